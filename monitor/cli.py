@@ -1,0 +1,169 @@
+"""The `monitor` command. Each command parses its options, makes one library call, and turns
+library errors into exit codes: 0 success, 1 the thing checked is not healthy, 2 usage or config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor import __version__
+from monitor.config import ConfigError, load_config, resolve_config_path
+from monitor.daemon import Daemon, probe_all
+from monitor.model import Config, Outcome
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file. Default: $MONITOR_CONFIG, else ./checks.toml.",
+)
+
+
+def load(config_path: str | None) -> Config:
+    """Load the config or exit 2 with every error on stderr."""
+    path = resolve_config_path(config_path, os.environ)
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        sys.exit(2)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="monitor")
+def main() -> None:
+    """A synthetic uptime monitor that keeps a public status page honest.
+
+    Every command reads checks.toml (see -c). Exit codes: 0 success, 1 not healthy, 2 usage or
+    config error.
+    """
+
+
+@main.command()
+@config_option
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def run(config_path: str | None, log_level: str) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT.
+
+    Example: monitor run -c /etc/monitor/checks.toml
+    """
+    config = load(config_path)
+    setup_logging(log_level)
+    try:
+        asyncio.run(_run(config))
+    except OSError as exc:  # the listen address taken, the database folder missing, ...
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _run(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await Daemon(config).run(stop)
+
+
+@main.command()
+@config_option
+def validate(config_path: str | None) -> None:
+    """Check the config file; print every error and exit 2 when it is invalid.
+
+    Example: monitor validate -c checks.toml
+    """
+    config = load(config_path)
+    checks = sum(len(c.checks) for c in config.components)
+    click.echo(
+        f"{config.path}: ok: {checks} checks in {len(config.components)} components, "
+        f"publisher {config.publisher.type}"
+    )
+
+
+@main.command()
+@config_option
+@click.argument("components", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -> None:
+    """Probe every check once (or only those of COMPONENTS) and print the results.
+
+    Exits 1 when any check fails. Example: monitor check payment-api --json
+    """
+    config = load(config_path)
+    known = {c.id for c in config.components}
+    unknown = [c for c in components if c not in known]
+    if unknown:
+        click.echo(
+            f"{config.path}: no component {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known))}",
+            err=True,
+        )
+        sys.exit(2)
+    selected = [c for c in config.components if not components or c.id in components]
+    results = asyncio.run(probe_all(selected, concurrency=config.monitor.concurrency))
+    failed = any(r.outcome is Outcome.FAIL for _, _, r in results)
+    if as_json:
+        document: dict[str, Any] = {"ok": not failed, "components": []}
+        by_component: dict[str, dict[str, Any]] = {}
+        for component, probe_check, result in results:
+            entry = by_component.get(component.id)
+            if entry is None:
+                entry = {"id": component.id, "name": component.name, "checks": []}
+                by_component[component.id] = entry
+                document["components"].append(entry)
+            entry["checks"].append(
+                {
+                    "name": probe_check.name,
+                    "type": probe_check.type,
+                    "outcome": result.outcome.value,
+                    "latency_ms": round(result.latency * 1000, 3),
+                    "status_code": result.status_code,
+                    "error_kind": result.error_kind.value if result.error_kind else None,
+                    "error": result.error,
+                    "cert_expiry": result.cert_expiry,
+                }
+            )
+        click.echo(json.dumps(document, indent=2))
+    else:
+        table = Table(title=f"{len(results)} checks")
+        for column in ("component", "check", "outcome", "latency", "error"):
+            table.add_column(column, justify="right" if column == "latency" else "left")
+        style = {Outcome.OK: "green", Outcome.SLOW: "yellow", Outcome.FAIL: "bold red"}
+        for component, probe_check, result in results:
+            table.add_row(
+                component.id,
+                probe_check.name,
+                f"[{style[result.outcome]}]{result.outcome.value}[/]",
+                f"{result.latency * 1000:.1f} ms",
+                f"{result.error_kind}: {result.error}" if result.error else "",
+            )
+        Console().print(table)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,182 @@
+"""The one thread that writes to SQLite.
+
+The event loop never touches the database: it hands rows to `Writer.submit` (a lock-free queue
+put) and carries on. The writer thread gathers what arrived into one transaction every
+`flush_interval` seconds or `batch_max` rows, whichever comes first. A failed write (disk full,
+database read-only) keeps the rows and tries again: nothing is dropped while memory lasts, and
+`healthy` says so for /healthz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from monitor.store import INSERT_RESULTS, ResultRow, open_db
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    fn: Callable[[sqlite_utils.Database], Any]
+    future: concurrent.futures.Future[Any]
+
+
+@dataclass
+class WriterStats:
+    rows_written: int = 0
+    batches: int = 0
+    last_commit_seconds: float = 0.0
+    max_commit_seconds: float = 0.0
+    last_error: str | None = None
+    last_ok_at: float = 0.0  # time.monotonic() of the last successful commit or idle check
+
+
+class Writer:
+    """Owns the writing connection in a thread of its own; see the module docstring."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        flush_interval: float = 0.25,
+        batch_max: int = 5000,
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.flush_interval = flush_interval
+        self.batch_max = batch_max
+        self.stats = WriterStats()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending: list[ResultRow] = []
+        self._thread: threading.Thread | None = None
+        self._ready = concurrent.futures.Future[None]()
+
+    def start(self) -> None:
+        """Start the thread; returns once the database is open and migrated (or raises)."""
+        self._thread = threading.Thread(target=self._run, name="monitor-writer", daemon=True)
+        self._thread.start()
+        self._ready.result()
+
+    def submit(self, row: ResultRow) -> None:
+        """Queue one result row. Never blocks."""
+        self._queue.put(row)
+
+    def call(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
+        """Run fn(db) on the writer thread, after the rows queued before it are written."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put(_Call(fn, future))
+        return future
+
+    async def acall(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        return await asyncio.wrap_future(self.call(fn))
+
+    @property
+    def backlog(self) -> int:
+        """Rows taken but not yet committed."""
+        return self._queue.qsize() + len(self._pending)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write everything queued so far, close the connection and end the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("writer: still busy after %.0f s, %d rows not written", timeout, self.backlog)
+        self._thread = None
+
+    def _run(self) -> None:
+        try:
+            db = open_db(self.path, busy_timeout=self.busy_timeout)
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._ready.set_exception(exc)
+            return
+        self.stats.last_ok_at = time.monotonic()
+        self._ready.set_result(None)
+        try:
+            self._loop(db)
+        finally:
+            db.close()
+
+    def _loop(self, db: sqlite_utils.Database) -> None:
+        stopping = False
+        while not stopping:
+            deadline = time.monotonic() + self.flush_interval
+            call: _Call | None = None
+            # While writes fail, keep gathering until the deadline instead of retrying at once.
+            while self.stats.last_error is not None or len(self._pending) < self.batch_max:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                if isinstance(item, _Call):
+                    call = item  # run it now, after the rows queued before it
+                    break
+                self._pending.append(item)  # type: ignore[arg-type]
+            self._flush(db)
+            if call is not None:
+                self._run_call(db, call)
+        while True:  # whatever was queued behind the stop marker
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Call):
+                self._run_call(db, item)
+            elif item is not _STOP:
+                self._pending.append(item)  # type: ignore[arg-type]
+        self._flush(db)
+
+    def _flush(self, db: sqlite_utils.Database) -> None:
+        if not self._pending:
+            if self.stats.last_error is None:
+                self.stats.last_ok_at = time.monotonic()
+            return
+        started = time.perf_counter()
+        try:
+            with db.conn:
+                db.conn.executemany(INSERT_RESULTS, self._pending)
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the rows for the next try
+            if self.stats.last_error != str(exc):
+                log.error("writer: cannot write %d rows (%s); keeping them", len(self._pending), exc)
+            self.stats.last_error = str(exc)
+            return
+        elapsed = time.perf_counter() - started
+        if self.stats.last_error is not None:
+            log.info("writer: writing again, %d rows caught up", len(self._pending))
+        self.stats.last_error = None
+        self.stats.rows_written += len(self._pending)
+        self.stats.batches += 1
+        self.stats.last_commit_seconds = elapsed
+        self.stats.max_commit_seconds = max(self.stats.max_commit_seconds, elapsed)
+        self.stats.last_ok_at = time.monotonic()
+        self._pending = []
+
+    @staticmethod
+    def _run_call(db: sqlite_utils.Database, call: _Call) -> None:
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            call.future.set_result(call.fn(db))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            call.future.set_exception(exc)

@@ -1,0 +1,130 @@
+"""The store and its writer thread, on a real SQLite file (and in memory where it makes sense)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from monitor.model import Component, ErrorKind, HttpCheck, Outcome, TcpCheck
+from monitor.store import Store, open_db, redact_url, register_checks
+from monitor.writer import Writer
+
+from .conftest import wait_for
+
+COMPONENTS = (
+    Component(
+        id="api",
+        name="API",
+        checks=(
+            HttpCheck(name="healthz", url="https://user:secret@api.example.com/healthz"),
+            TcpCheck(name="db", host="db.internal", port=5432),
+        ),
+    ),
+)
+
+
+@pytest.fixture(params=["memory", "file"])
+def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    database = open_db(":memory:" if request.param == "memory" else tmp_path / "m.db")
+    yield database
+    database.close()
+
+
+def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    open_db(path).close()
+    db = open_db(path)  # a second open applies nothing new and does not fail
+    assert {"components", "checks", "results"} <= set(db.table_names())
+    applied = db.execute("SELECT name FROM _sqlite_migrations").fetchall()
+    assert applied == [("m001_initial",)]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+def test_register_checks_keeps_ids_stable_and_stores_no_credentials(db) -> None:  # type: ignore[no-untyped-def]
+    first = register_checks(db, COMPONENTS)
+    assert set(first) == {"api/healthz", "api/db"}
+    moved = (
+        Component(
+            id="api",
+            name="API renamed",
+            checks=(HttpCheck(name="healthz", url="https://api2.example.com/healthz"),),
+        ),
+    )
+    second = register_checks(db, moved)
+    assert second["api/healthz"] == first["api/healthz"]
+    targets = [row[0] for row in db.execute("SELECT target FROM checks ORDER BY id")]
+    assert targets == ["https://api2.example.com/healthz", "db.internal:5432"]
+    assert "secret" not in str(db.execute("SELECT * FROM checks").fetchall())
+    assert db.execute("SELECT name FROM components").fetchall() == [("API renamed",)]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://u:p@h.example/x?y=1", "https://h.example/x?y=1"),
+        ("http://h:8080/", "http://h:8080/"),
+        ("http://a@b@h/p@q", "http://h/p@q"),
+        ("h:1", "h:1"),
+    ],
+)
+def test_redact_url(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_writer_batches_and_reads_back(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    writer = Writer(path, flush_interval=0.05)
+    writer.start()
+    ids = writer.call(lambda db: register_checks(db, COMPONENTS)).result(5)
+    check_id = ids["api/healthz"]
+    for i in range(3000):
+        writer.submit((1_700_000_000_000 + i, check_id, 0, 1500, 200, None, None))
+    writer.submit((1_700_000_003_000, ids["api/db"], 2, 5_000_000, None, 0, "timeout after 5.0 s"))
+    writer.stop()
+    assert writer.stats.rows_written == 3001
+    assert writer.stats.batches < 100, "rows must be written in batches, not one by one"
+
+    store = Store.open(path)
+    assert store.count_results() == 3001
+    assert store.count_results("api/db") == 1
+    last = list(store.results(since_ms=1_700_000_003_000))
+    assert len(last) == 1
+    assert last[0].component == "api" and last[0].check == "db"
+    assert last[0].outcome is Outcome.FAIL and last[0].error_kind is ErrorKind.TIMEOUT
+    assert last[0].latency_ms == 5000.0 and last[0].error == "timeout after 5.0 s"
+    store.close()
+
+
+def test_writer_keeps_rows_while_the_database_is_locked(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    open_db(path).close()
+    writer = Writer(path, flush_interval=0.02, busy_timeout=0.05)
+    writer.start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    for i in range(10):
+        writer.submit((i, 1, 0, 1, None, None, None))
+    wait_for(lambda: writer.stats.last_error is not None, 5, "the writer to notice the lock")
+    assert "locked" in writer.stats.last_error  # type: ignore[operator]
+    assert writer.backlog == 10
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    wait_for(lambda: writer.stats.rows_written == 10, 5, "the writer to catch up")
+    assert writer.stats.last_error is None
+    writer.stop()
+    assert Store.open(path).count_results() == 10
+
+
+def test_writer_call_runs_after_rows_queued_before_it(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "m.db", flush_interval=10)  # only the call forces the flush
+    writer.start()
+    for i in range(5):
+        writer.submit((i, 1, 0, 1, None, None, None))
+    seen = writer.call(lambda db: db.execute("SELECT count(*) FROM results").fetchone()[0])
+    assert seen.result(5) == 5
+    assert threading.current_thread().name != "monitor-writer"
+    writer.stop()
