@@ -119,7 +119,16 @@ class Daemon:
             if runner is not None:
                 await runner.cleanup()
             await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
-            log.info("stopped: %d results written", self.writer.stats.rows_written)
+            stats = self.scheduler.stats
+            log.info(
+                "stopped: %d probes started, %d results written, max start lateness %.1f ms, "
+                "%d runs missed, %d overlapped",
+                stats.started,
+                self.writer.stats.rows_written,
+                stats.max_lateness * 1000,
+                stats.missed,
+                stats.overlapped,
+            )
 
     def _announce(self) -> None:
         listen = self.config.monitor.listen

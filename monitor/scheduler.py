@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -96,7 +97,7 @@ class ProbeScheduler:
                 id=key,
                 name=key,
                 # A run later than this is skipped rather than run twice in a row.
-                misfire_grace_time=max(1.0, interval),
+                misfire_grace_time=max(1, math.ceil(interval)),
                 replace_existing=True,
             )
 
