@@ -123,7 +123,7 @@ def main() -> None:
     jitter = []
     for times in arrivals.values():
         times.sort()
-        jitter += [abs(b - a - args.interval) for a, b in zip(times, times[1:])]
+        jitter += [abs(b - a - args.interval) for a, b in zip(times, times[1:], strict=False)]
 
     expected = args.duration / args.interval
     result = {

@@ -16,17 +16,17 @@ import json
 import signal
 import time
 from collections import defaultdict
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nok"
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n"
+    b"Connection: close\r\n\r\nok"
+)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
+async def serve(host: str, port: int) -> dict[str, list[float]]:
+    """Serve until SIGTERM or SIGINT; return the arrival times by path."""
     arrivals: dict[str, list[float]] = defaultdict(list)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -49,18 +49,26 @@ async def main() -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, args.host, args.port, backlog=4096)
-    port = server.sockets[0].getsockname()[1]
-    print(f"listening {port}", flush=True)
+    server = await asyncio.start_server(handle, host, port, backlog=4096)
+    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     async with server:
         await stop.wait()
-    with open(args.out, "w") as f:
-        json.dump(arrivals, f)
+    return arrivals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    arrivals = asyncio.run(serve(args.host, args.port))
+    Path(args.out).write_text(json.dumps(arrivals))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

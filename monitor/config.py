@@ -40,7 +40,10 @@ from monitor.model import (
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_CONFIG_PATH = Path("checks.toml")
 PUBLISHER_TYPES = ("statuspage", "cachet", "instatus", "log", "none")
-PUBLISHER_URLS = {"statuspage": "https://api.statuspage.io/v1", "instatus": "https://api.instatus.com"}
+PUBLISHER_URLS = {
+    "statuspage": "https://api.statuspage.io/v1",
+    "instatus": "https://api.instatus.com",
+}
 
 DURATION_FORM = 'a number and a unit (ms, s, m, h, d) like "250ms", "30s", "5m", "2h" or "14d"'
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -151,8 +154,11 @@ def read_api_key(
         if secret := environ.get(name, "").strip():
             return secret
         state = "is empty" if name in environ else "is not set"
-        raise refuse("api_key_env", f"environment variable {name} {state}; set it to the "
-                     f"{publisher.type} API key, or use api_key_file")
+        raise refuse(
+            "api_key_env",
+            f"environment variable {name} {state}; set it to the "
+            f"{publisher.type} API key, or use api_key_file",
+        )
     if publisher.api_key_file:
         file = publisher.api_key_file
         try:
@@ -168,8 +174,9 @@ def read_api_key(
         if secret:
             return secret
         raise refuse("api_key_file", f"{file} is empty; write the {publisher.type} API key into it")
-    raise refuse("api_key_env", f"{publisher.type} needs an API key; set api_key_env or "
-                 "api_key_file")
+    raise refuse(
+        "api_key_env", f"{publisher.type} needs an API key; set api_key_env or api_key_file"
+    )
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -333,8 +340,15 @@ def _expect_status(value: object) -> tuple[StatusRange, ...]:
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([kmg]i?b|b)?", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 1 << 10, "mib": 1 << 20,
-               "gib": 1 << 30}
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
 
 
 def _size(value: object) -> int:
@@ -344,8 +358,10 @@ def _size(value: object) -> int:
     elif isinstance(value, str) and (match := _SIZE.fullmatch(value)):
         size = int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
     if size < 1:
-        raise _Invalid(f'must be a number of bytes or a size like "64KiB" or "1MiB", '
-                       f"at least 1 byte, got {_show(value)}")
+        raise _Invalid(
+            f'must be a number of bytes or a size like "64KiB" or "1MiB", '
+            f"at least 1 byte, got {_show(value)}"
+        )
     return size
 
 
@@ -378,16 +394,20 @@ def _listen(value: object) -> str:
 
 def _slug(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
-        raise _Invalid('must be lowercase letters, digits and single dashes, like "payment-api", '
-                       f"got {_show(value)}")
+        raise _Invalid(
+            'must be lowercase letters, digits and single dashes, like "payment-api", '
+            f"got {_show(value)}"
+        )
     return value
 
 
 def _env_name(value: object) -> str:
     # Never shows the value: people paste the key itself here.
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise _Invalid("must be the name of an environment variable (letters, digits and _, "
-                       'like "STATUSPAGE_API_KEY"), not the key itself')
+        raise _Invalid(
+            "must be the name of an environment variable (letters, digits and _, "
+            'like "STATUSPAGE_API_KEY"), not the key itself'
+        )
     return value
 
 
@@ -412,8 +432,9 @@ def _timezone(value: object) -> str:
     try:
         ZoneInfo(value)  # type: ignore[arg-type]
     except (KeyError, ValueError, TypeError, OSError):  # ZoneInfoNotFoundError is a KeyError
-        raise _Invalid('must be an IANA time zone like "UTC" or "Europe/Berlin", '
-                       f"got {_show(value)}") from None
+        raise _Invalid(
+            f'must be an IANA time zone like "UTC" or "Europe/Berlin", got {_show(value)}'
+        ) from None
     return str(value)
 
 
@@ -429,8 +450,10 @@ def _cron_weekdays(field: str) -> str:
     days = []
     for item in field.split(","):
         if "/" in item:
-            raise _Invalid('steps in the weekday field are not supported; list the days, like '
-                           f'"mon,wed,fri", got {_quote(item)}')
+            raise _Invalid(
+                "steps in the weekday field are not supported; list the days, like "
+                f'"mon,wed,fri", got {_quote(item)}'
+            )
         low, dash, high = item.partition("-")
         if not low.isdigit():
             days.append(item)  # a name, a name range or "*": CronTrigger checks it
@@ -617,8 +640,12 @@ class _Reader:
     def publisher(self, table: Mapping[str, Any]) -> PublisherSettings:
         where = "[publisher]"
         if "api_key" in table:
-            self.error(where, "api_key", "a secret never goes in the config file; name an "
-                       "environment variable with api_key_env or a file with api_key_file")
+            self.error(
+                where,
+                "api_key",
+                "a secret never goes in the config file; name an "
+                "environment variable with api_key_env or a file with api_key_file",
+            )
             table = {key: value for key, value in table.items() if key != "api_key"}
         values, refused = self.read(where, table, _PUBLISHER)
         kind = values.get("type", "none")
@@ -629,15 +656,23 @@ class _Reader:
         if kind in PUBLISHER_URLS:
             values.setdefault("url", PUBLISHER_URLS[kind])
         elif kind == "cachet" and "url" not in table:
-            self.error(where, "url", 'required for cachet: the API base, like "https://status.'
-                       'example.com/api/v1" (Cachet 2.x) or "https://status.example.com/api" (3.x)')
+            self.error(
+                where,
+                "url",
+                'required for cachet: the API base, like "https://status.'
+                'example.com/api/v1" (Cachet 2.x) or "https://status.example.com/api" (3.x)',
+            )
         if kind in ("statuspage", "instatus") and "page_id" not in table:
             self.error(where, "page_id", f"required for {kind}: the id of the page to publish to")
         if kind in ("statuspage", "cachet", "instatus"):
             sources = {"api_key_env", "api_key_file"} & table.keys()
             if not sources:
-                self.error(where, "api_key_env", f"{kind} needs an API key: set api_key_env to "
-                           "an environment variable's name, or api_key_file to a file's path")
+                self.error(
+                    where,
+                    "api_key_env",
+                    f"{kind} needs an API key: set api_key_env to "
+                    "an environment variable's name, or api_key_file to a file's path",
+                )
             elif len(sources) == 2:
                 self.error(where, "api_key_file", "set api_key_env or api_key_file, not both")
         return PublisherSettings(**values)
@@ -659,12 +694,20 @@ class _Reader:
         interval, timeout, slow = values["interval"], values["timeout"], values["degraded_over"]
         pair = {"interval", "timeout"}
         if timeout > interval and own & pair and not refused & pair:
-            self.error(where, "timeout", f"must be more than 0 and at most interval "
-                       f"({_fmt_duration(interval)}), got {_fmt_duration(timeout)}")
+            self.error(
+                where,
+                "timeout",
+                f"must be more than 0 and at most interval "
+                f"({_fmt_duration(interval)}), got {_fmt_duration(timeout)}",
+            )
         pair = {"timeout", "degraded_over"}
         if slow is not None and slow >= timeout and own & pair and not refused & pair:
-            self.error(where, "degraded_over", f"must be more than 0 and less than timeout "
-                       f"({_fmt_duration(timeout)}), got {_fmt_duration(slow)}")
+            self.error(
+                where,
+                "degraded_over",
+                f"must be more than 0 and less than timeout "
+                f"({_fmt_duration(timeout)}), got {_fmt_duration(slow)}",
+            )
 
     def check(
         self, where: str, table: Mapping[str, Any], defaults: Mapping[str, Any], refused: set[str]
@@ -684,8 +727,12 @@ class _Reader:
         for key, raw in table.items():
             other = [name for name, spec in _CHECK_TYPES.items() if key in spec[1]]
             if key not in parsers and other:
-                self.error(where, key, f"is a key of {other[0]} checks, not {kind}; allowed: "
-                           f"{', '.join([*parsers, 'type'])}")
+                self.error(
+                    where,
+                    key,
+                    f"is a key of {other[0]} checks, not {kind}; allowed: "
+                    f"{', '.join([*parsers, 'type'])}",
+                )
             elif key != "type":
                 mine[key] = raw
         own, own_refused = self.read(where, mine, parsers, handled=("type",))
@@ -710,8 +757,11 @@ class _Reader:
     ) -> Component | None:
         """Reads one [[component]]; records its id in `ids` even when invalid, for maintenance."""
         name = table.get("name")
-        where = f"component {_quote(name)}" if isinstance(name, str) and name.strip() else (
-            f"component {number}")
+        where = (
+            f"component {_quote(name)}"
+            if isinstance(name, str) and name.strip()
+            else (f"component {number}")
+        )
         before = len(self.errors)
         values, refused = self.read(where, table, _COMPONENT, handled=("check",))
         if "name" not in table:
@@ -720,14 +770,21 @@ class _Reader:
         if "id" not in table and "name" in values:
             component_id = slugify(values["name"])
             if not component_id:
-                self.error(where, "id", f"cannot be made from name {_quote(values['name'])}; set "
-                           'id to lowercase letters, digits and dashes, like "payment-api"')
+                self.error(
+                    where,
+                    "id",
+                    f"cannot be made from name {_quote(values['name'])}; set "
+                    'id to lowercase letters, digits and dashes, like "payment-api"',
+                )
         if component_id and component_id in ids:
             other, other_number = ids[component_id]
             if other == where:
                 other = f"component {other_number}, which has the same name"
-            self.error(where, "id", f"{_quote(component_id)} is already the id of "
-                       f"{other}; set id to tell them apart")
+            self.error(
+                where,
+                "id",
+                f"{_quote(component_id)} is already the id of {other}; set id to tell them apart",
+            )
         elif component_id:
             ids[component_id] = (where, number)
         if table.get("check") in (None, []):
@@ -739,15 +796,22 @@ class _Reader:
             if check is None:
                 continue
             if check.name in names:
-                self.error(f"{where} check {index} ({check.type})", "name",
-                           f"{_quote(check.name)} is already the name of check "
-                           f"{names[check.name]}; set name to tell them apart")
+                self.error(
+                    f"{where} check {index} ({check.type})",
+                    "name",
+                    f"{_quote(check.name)} is already the name of check "
+                    f"{names[check.name]}; set name to tell them apart",
+                )
             names.setdefault(check.name, index)
             checks.append(check)
         if len(self.errors) > before or not component_id:
             return None
-        return Component(id=component_id, name=values["name"], checks=tuple(checks),
-                         remote_id=values.get("remote_id"))
+        return Component(
+            id=component_id,
+            name=values["name"],
+            checks=tuple(checks),
+            remote_id=values.get("remote_id"),
+        )
 
     def maintenance(
         self, number: int, table: Mapping[str, Any], known: Collection[str]
@@ -759,27 +823,44 @@ class _Reader:
             self.error(where, "components", 'required, a list of component ids like ["api"]')
         for component_id in values.get("components", ()):
             if component_id not in known:
-                self.error(where, "components", f"unknown component {_quote(component_id)}; "
-                           f"known: {', '.join(map(_quote, known)) or 'none'}")
+                self.error(
+                    where,
+                    "components",
+                    f"unknown component {_quote(component_id)}; "
+                    f"known: {', '.join(map(_quote, known)) or 'none'}",
+                )
         once, recurring = {"start", "end"} & table.keys(), {"cron", "duration"} & table.keys()
         if once and recurring:
-            self.error(where, "cron", "cannot be combined with start and end: a window is "
-                       "either start + end, or cron + duration")
+            self.error(
+                where,
+                "cron",
+                "cannot be combined with start and end: a window is "
+                "either start + end, or cron + duration",
+            )
         elif not once and not recurring:
-            self.error(where, "start", "required: a window is either start + end (RFC 3339 "
-                       "date-times), or cron + duration")
+            self.error(
+                where,
+                "start",
+                "required: a window is either start + end (RFC 3339 "
+                "date-times), or cron + duration",
+            )
         elif once:
             for key, other in (("start", "end"), ("end", "start")):
                 if key not in table:
-                    self.error(where, key, f"required with {other}, like "
-                               f'{key} = "2026-12-01T02:00:00Z"')
+                    self.error(
+                        where, key, f'required with {other}, like {key} = "2026-12-01T02:00:00Z"'
+                    )
             if "timezone" in table:
-                self.error(where, "timezone", "only applies to cron; start and end carry their "
-                           "own UTC offset")
+                self.error(
+                    where,
+                    "timezone",
+                    "only applies to cron; start and end carry their own UTC offset",
+                )
             start, end = values.get("start"), values.get("end")
             if start and end and end <= start:
-                self.error(where, "end", f"must be after start ({_fmt_time(start)}), "
-                           f"got {_fmt_time(end)}")
+                self.error(
+                    where, "end", f"must be after start ({_fmt_time(start)}), got {_fmt_time(end)}"
+                )
         else:
             if "cron" not in table:
                 self.error(where, "cron", 'required with duration, like cron = "0 2 * * sun"')

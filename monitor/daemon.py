@@ -28,7 +28,9 @@ from monitor.writer import Writer
 log = logging.getLogger("monitor")
 
 STOP_GRACE = 2.0  # seconds given to probes in flight when asked to stop
-WRITER_STALL = 10.0  # seconds without a commit or idle turn before /healthz says the writer is stuck
+WRITER_STALL = (
+    10.0  # seconds without a commit or idle turn before /healthz says the writer is stuck
+)
 
 
 @dataclass
@@ -43,7 +45,9 @@ class CheckRuntime:
     last_outcome: Outcome | None = None
 
 
-def result_row(check_id: int, at: float, result: ProbeResult) -> tuple[int, int, int, int, int | None, int | None, str | None]:
+def result_row(
+    check_id: int, at: float, result: ProbeResult
+) -> tuple[int, int, int, int, int | None, int | None, str | None]:
     return (
         int(at * 1000),
         check_id,
@@ -100,7 +104,10 @@ class Daemon:
                 for check in component.checks:
                     key = check_key(component, check)
                     self.checks[key] = CheckRuntime(
-                        key, component, check, ids[key],
+                        key,
+                        component,
+                        check,
+                        ids[key],
                         self.metrics.for_check(component.id, check.name),
                     )
             async with ProbeContext() as ctx:
@@ -187,4 +194,7 @@ async def probe_all(
     pairs = [(component, check) for component in components for check in component.checks]
     async with ProbeContext() as ctx:
         results = await asyncio.gather(*(one(ctx, check) for _, check in pairs))
-    return [(component, check, result) for (component, check), result in zip(pairs, results)]
+    return [
+        (component, check, result)
+        for (component, check), result in zip(pairs, results, strict=True)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,20 @@ from monitor.model import Outcome, ProbeResult
 
 # Probe latencies run from a loopback millisecond to a 30 s timeout.
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
 )
 DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 
@@ -70,7 +84,10 @@ class Metrics:
             registry=registry,
         )
         build = Gauge(
-            "monitor_build_info", "Always 1; the version is a label.", ["version"], registry=registry
+            "monitor_build_info",
+            "Always 1; the version is a label.",
+            ["version"],
+            registry=registry,
         )
         build.labels(version=__version__).set(1)
 
@@ -86,12 +103,8 @@ class Metrics:
     def forget(self, component: str, check: str) -> None:
         """Drop a removed check's series so a scrape does not show stale values."""
         for metric in (self.probe_duration, self.probe_success, self.cert_expiry):
-            try:
+            with contextlib.suppress(KeyError):
                 metric.remove(component, check)
-            except KeyError:
-                pass
         for outcome in Outcome:
-            try:
+            with contextlib.suppress(KeyError):
                 self.probes.remove(component, check, outcome.value)
-            except KeyError:
-                pass

@@ -83,7 +83,7 @@ class ProbeScheduler:
         return bool(self._scheduler.running)
 
     def add(self, jobs: Iterable[tuple[str, float]], *, lead: float = 0.05) -> None:
-        """Schedule (key, interval) jobs, spread over their intervals, first runs from now + lead."""
+        """Schedule (key, interval) jobs spread over their intervals; first runs at now + lead."""
         jobs = list(jobs)
         base = self._clock() + lead
         intervals = dict(jobs)

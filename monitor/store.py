@@ -100,7 +100,8 @@ def register_checks(db: sqlite_utils.Database, components: Iterable[Component]) 
             for check in component.checks:
                 key = check_key(component, check)
                 db.execute(
-                    "INSERT INTO checks (key, component, name, type, target) VALUES (?, ?, ?, ?, ?) "
+                    "INSERT INTO checks (key, component, name, type, target) "
+                    "VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET type = excluded.type, target = excluded.target",
                     [key, component.id, check.name, check.type, redact_url(check.target)],
                 )
@@ -114,7 +115,8 @@ ResultRow = tuple[int, int, int, int, int | None, int | None, str | None]
 
 INSERT_RESULTS = (
     "INSERT OR REPLACE INTO results "
-    "(at, check_id, outcome, latency_us, status_code, error_kind, error) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "(at, check_id, outcome, latency_us, status_code, error_kind, error) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 OUTCOME_CODE = {outcome: index for index, outcome in enumerate(OUTCOMES)}

@@ -158,7 +158,9 @@ class Writer:
                 db.conn.executemany(INSERT_RESULTS, self._pending)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the rows for the next try
             if self.stats.last_error != str(exc):
-                log.error("writer: cannot write %d rows (%s); keeping them", len(self._pending), exc)
+                log.error(
+                    "writer: cannot write %d rows (%s); keeping them", len(self._pending), exc
+                )
             self.stats.last_error = str(exc)
             return
         elapsed = time.perf_counter() - started

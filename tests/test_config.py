@@ -42,21 +42,27 @@ DATA = Path(__file__).parent / "data"
 DOCS = Path(__file__).parent.parent / "docs" / "configuration.md"
 
 DURATION = 'a number and a unit (ms, s, m, h, d) like "250ms", "30s", "5m", "2h" or "14d"'
-NEEDS_KEY = ("api_key_env: statuspage needs an API key: set api_key_env to an environment "
-             "variable's name, or api_key_file to a file's path")
-HTTP_KEYS = ("name, interval, timeout, fail_after, recover_after, degraded_over, url, method, "
-             "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
-             "tls_verify, max_body, type")
-DEFAULT_KEYS = ("interval, timeout, fail_after, recover_after, degraded_over, url, method, "
-                "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
-                "tls_verify, max_body, host, port, send, expect, tls, max_read")
+NEEDS_KEY = (
+    "api_key_env: statuspage needs an API key: set api_key_env to an environment "
+    "variable's name, or api_key_file to a file's path"
+)
+HTTP_KEYS = (
+    "name, interval, timeout, fail_after, recover_after, degraded_over, url, method, "
+    "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
+    "tls_verify, max_body, type"
+)
+DEFAULT_KEYS = (
+    "interval, timeout, fail_after, recover_after, degraded_over, url, method, "
+    "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
+    "tls_verify, max_body, host, port, send, expect, tls, max_read"
+)
 STATUS = 'must be a list of status codes 100-599 or ranges like "2xx" or "200-299"'
 CRON = 'must be 5 fields "minute hour day month weekday", like "0 2 * * sun"'
 RFC3339 = 'must be an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
 
 INVALID: dict[str, list[str]] = {
     "invalid-api-key-env-holds-secret.toml": [
-        '[publisher]: api_key_env: must be the name of an environment variable (letters, digits '
+        "[publisher]: api_key_env: must be the name of an environment variable (letters, digits "
         'and _, like "STATUSPAGE_API_KEY"), not the key itself',
     ],
     "invalid-bare-number-duration.toml": [
@@ -90,7 +96,7 @@ INVALID: dict[str, list[str]] = {
         "[monitor]: concurrency: must be >= 1, got 0",
     ],
     "invalid-cron-weekday-step.toml": [
-        'maintenance 1: cron: steps in the weekday field are not supported; list the days, like '
+        "maintenance 1: cron: steps in the weekday field are not supported; list the days, like "
         '"mon,wed,fri", got "*/2"',
     ],
     "invalid-defaults-check-name.toml": [
@@ -146,7 +152,7 @@ INVALID: dict[str, list[str]] = {
         'endpoints off, got "localhost"',
     ],
     "invalid-maintenance-bad-cron.toml": [
-        f'maintenance 1: cron: {CRON}, got "61 2 * * sun" (Error validating expression \'61\': '
+        f"maintenance 1: cron: {CRON}, got \"61 2 * * sun\" (Error validating expression '61': "
         "the last value (61) is higher than the maximum value (59))",
     ],
     "invalid-maintenance-bad-timezone.toml": [
@@ -256,9 +262,7 @@ def errors_of(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
-def test_invalid_file_gives_exact_errors(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_invalid_file_gives_exact_errors(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(DATA)  # messages then start with the name as a user would type it
     assert errors_of(Path(name)) == [f"{name}: {message}" for message in INVALID[name]]
 
@@ -276,15 +280,20 @@ def test_several_faults_are_reported_together() -> None:
 
 def test_no_secret_in_any_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(DATA)
-    for name, secret in [("invalid-inline-api-key.toml", "sk-very-secret-0123456789"),
-                         ("invalid-api-key-env-holds-secret.toml", "0123456789abcdef-secret")]:
+    for name, secret in [
+        ("invalid-inline-api-key.toml", "sk-very-secret-0123456789"),
+        ("invalid-api-key-env-holds-secret.toml", "0123456789abcdef-secret"),
+    ]:
         assert secret in (DATA / name).read_text()
         assert secret not in "\n".join(errors_of(Path(name)))
 
 
 def test_url_credentials_are_hidden() -> None:
-    data = {"component": [{"name": "Web", "check": [
-        {"type": "http", "url": "ftp://user:hunter2@example.com/"}]}]}
+    data = {
+        "component": [
+            {"name": "Web", "check": [{"type": "http", "url": "ftp://user:hunter2@example.com/"}]}
+        ]
+    }
     with pytest.raises(ConfigError) as caught:
         parse_config(data, Path("checks.toml"))
     assert "hunter2" not in str(caught.value)
@@ -294,52 +303,107 @@ def test_url_credentials_are_hidden() -> None:
 def test_full_file_parses_into_the_model() -> None:
     path = DATA / "valid-full.toml"
     defaults: dict[str, Any] = {
-        "interval": 60.0, "timeout": 5.0, "fail_after": 2, "recover_after": 4, "degraded_over": 1.0
+        "interval": 60.0,
+        "timeout": 5.0,
+        "fail_after": 2,
+        "recover_after": 4,
+        "degraded_over": 1.0,
     }
     lan_tcp: dict[str, Any] = {**defaults, "tls_verify": False, "max_read": 1024}
     expected = Config(
         path=path,
-        monitor=MonitorSettings(database=DATA / "state" / "monitor.db", listen="[::1]:9464",
-                                retention=14 * 86400.0, concurrency=64),
-        publisher=PublisherSettings(type="statuspage", url="https://api.statuspage.io/v1",
-                                    page_id="kctbh9vrtdwd",
-                                    api_key_file=DATA / "secrets" / "statuspage.key",
-                                    monitoring_for=0.0),
+        monitor=MonitorSettings(
+            database=DATA / "state" / "monitor.db",
+            listen="[::1]:9464",
+            retention=14 * 86400.0,
+            concurrency=64,
+        ),
+        publisher=PublisherSettings(
+            type="statuspage",
+            url="https://api.statuspage.io/v1",
+            page_id="kctbh9vrtdwd",
+            api_key_file=DATA / "secrets" / "statuspage.key",
+            monitoring_for=0.0,
+        ),
         components=(
-            Component(id="payment-api", name="Payment API", remote_id="8kbf7d35c070", checks=(
-                HttpCheck(
-                    name="healthz", url="https://pay.example.com/healthz?deep=1", method="POST",
-                    headers=(("Accept", "application/json"),
-                             ("Authorization", "Bearer not-a-real-token")),
-                    body='{"ping": true}',
-                    expect_status=(StatusRange(200, 200), StatusRange(201, 204),
-                                   StatusRange(300, 399)),
-                    expect_body='"ok"', follow_redirects=True, max_redirects=5, tls_verify=True,
-                    max_body=2048, interval=30.0, timeout=10.0, fail_after=3, recover_after=2,
-                    degraded_over=0.8,
+            Component(
+                id="payment-api",
+                name="Payment API",
+                remote_id="8kbf7d35c070",
+                checks=(
+                    HttpCheck(
+                        name="healthz",
+                        url="https://pay.example.com/healthz?deep=1",
+                        method="POST",
+                        headers=(
+                            ("Accept", "application/json"),
+                            ("Authorization", "Bearer not-a-real-token"),
+                        ),
+                        body='{"ping": true}',
+                        expect_status=(
+                            StatusRange(200, 200),
+                            StatusRange(201, 204),
+                            StatusRange(300, 399),
+                        ),
+                        expect_body='"ok"',
+                        follow_redirects=True,
+                        max_redirects=5,
+                        tls_verify=True,
+                        max_body=2048,
+                        interval=30.0,
+                        timeout=10.0,
+                        fail_after=3,
+                        recover_after=2,
+                        degraded_over=0.8,
+                    ),
+                    HttpCheck(
+                        name="pay.example.com",
+                        url="https://pay.example.com/",
+                        method="HEAD",
+                        headers=(("User-Agent", "monitor-test"),),
+                        expect_status=(StatusRange(200, 299),),
+                        follow_redirects=False,
+                        max_redirects=3,
+                        tls_verify=False,
+                        max_body=64 * 1024,
+                        **defaults,
+                    ),
+                    TcpCheck(
+                        name="smtp",
+                        host="mail.example.com",
+                        port=465,
+                        send="EHLO monitor\r\n",
+                        expect="250",
+                        tls=True,
+                        tls_verify=True,
+                        max_read=4096,
+                        interval=120.0,
+                        timeout=1.5,
+                        fail_after=1,
+                        recover_after=1,
+                        degraded_over=0.25,
+                    ),
+                    TcpCheck(name="db.internal:5432", host="db.internal", port=5432, **lan_tcp),
                 ),
-                HttpCheck(
-                    name="pay.example.com", url="https://pay.example.com/", method="HEAD",
-                    headers=(("User-Agent", "monitor-test"),),
-                    expect_status=(StatusRange(200, 299),), follow_redirects=False,
-                    max_redirects=3, tls_verify=False, max_body=64 * 1024, **defaults,
-                ),
-                TcpCheck(
-                    name="smtp", host="mail.example.com", port=465, send="EHLO monitor\r\n",
-                    expect="250", tls=True, tls_verify=True, max_read=4096, interval=120.0,
-                    timeout=1.5, fail_after=1, recover_after=1, degraded_over=0.25,
-                ),
-                TcpCheck(name="db.internal:5432", host="db.internal", port=5432, **lan_tcp),
-            )),
-            Component(id="zahlungs-dienst-fur-kunden", name="Zahlungs-Dienst für Kunden",
-                      checks=(TcpCheck(name="[::1]:8080", host="::1", port=8080, **lan_tcp),)),
+            ),
+            Component(
+                id="zahlungs-dienst-fur-kunden",
+                name="Zahlungs-Dienst für Kunden",
+                checks=(TcpCheck(name="[::1]:8080", host="::1", port=8080, **lan_tcp),),
+            ),
         ),
         maintenance=(
-            Maintenance(components=("payment-api",),
-                        start=dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC),
-                        end=dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)),
-            Maintenance(components=("payment-api", "zahlungs-dienst-fur-kunden"),
-                        cron="30 1 * * sun,wed-fri", duration=5400.0, timezone="Europe/Berlin"),
+            Maintenance(
+                components=("payment-api",),
+                start=dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.UTC),
+                end=dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC),
+            ),
+            Maintenance(
+                components=("payment-api", "zahlungs-dienst-fur-kunden"),
+                cron="30 1 * * sun,wed-fri",
+                duration=5400.0,
+                timezone="Europe/Berlin",
+            ),
         ),
     )
     assert load_config(path) == expected
@@ -347,14 +411,21 @@ def test_full_file_parses_into_the_model() -> None:
 
 def test_minimal_file_takes_the_model_defaults(tmp_path: Path) -> None:
     path = tmp_path / "checks.toml"
-    path.write_text('[[component]]\nname = "Web"\n'
-                    'check = [{ type = "http", url = "https://example.com/healthz" }]\n')
+    path.write_text(
+        '[[component]]\nname = "Web"\n'
+        'check = [{ type = "http", url = "https://example.com/healthz" }]\n'
+    )
     config = load_config(path)
     assert config.monitor == MonitorSettings(database=tmp_path / "monitor.db")
     assert config.publisher == PublisherSettings()
     assert config.maintenance == ()
-    assert config.components == (Component(id="web", name="Web", checks=(
-        HttpCheck(name="example.com/healthz", url="https://example.com/healthz"),)),)
+    assert config.components == (
+        Component(
+            id="web",
+            name="Web",
+            checks=(HttpCheck(name="example.com/healthz", url="https://example.com/healthz"),),
+        ),
+    )
     check = config.components[0].checks[0]
     assert isinstance(check, HttpCheck)
     assert check.expect_status == DEFAULT_EXPECT_STATUS
@@ -381,10 +452,15 @@ def test_relative_paths_are_relative_to_the_config_folder(
 
 
 def test_absolute_paths_are_kept(tmp_path: Path) -> None:
-    data = {"monitor": {"database": "/var/lib/monitor/monitor.db"},
-            "publisher": {"type": "instatus", "page_id": "p",
-                          "api_key_file": "/run/credentials/monitor.service/api_key"},
-            "component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}]}
+    data = {
+        "monitor": {"database": "/var/lib/monitor/monitor.db"},
+        "publisher": {
+            "type": "instatus",
+            "page_id": "p",
+            "api_key_file": "/run/credentials/monitor.service/api_key",
+        },
+        "component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}],
+    }
     config = parse_config(data, tmp_path / "checks.toml")
     assert config.monitor.database == Path("/var/lib/monitor/monitor.db")
     assert config.publisher.api_key_file == Path("/run/credentials/monitor.service/api_key")
@@ -393,17 +469,35 @@ def test_absolute_paths_are_kept(tmp_path: Path) -> None:
 
 def test_defaults_apply_by_type_and_checks_override_them() -> None:
     data = {
-        "defaults": {"interval": "10s", "tls_verify": False, "headers": {"X-A": "1"},
-                     "send": "PING\n"},
-        "component": [{"name": "Web", "check": [
-            {"type": "http", "url": "https://example.com/", "interval": "5s", "timeout": "5s"},
-            {"type": "tcp", "host": "example.com", "port": 25, "tls_verify": True},
-        ]}],
+        "defaults": {
+            "interval": "10s",
+            "tls_verify": False,
+            "headers": {"X-A": "1"},
+            "send": "PING\n",
+        },
+        "component": [
+            {
+                "name": "Web",
+                "check": [
+                    {
+                        "type": "http",
+                        "url": "https://example.com/",
+                        "interval": "5s",
+                        "timeout": "5s",
+                    },
+                    {"type": "tcp", "host": "example.com", "port": 25, "tls_verify": True},
+                ],
+            }
+        ],
     }
     http, tcp = parse_config(data, Path("checks.toml")).components[0].checks
     assert isinstance(http, HttpCheck) and isinstance(tcp, TcpCheck)
     assert (http.interval, http.timeout, http.tls_verify, http.headers) == (
-        5.0, 5.0, False, (("X-A", "1"),))
+        5.0,
+        5.0,
+        False,
+        (("X-A", "1"),),
+    )
     assert (tcp.interval, tcp.timeout, tcp.tls_verify, tcp.send) == (10.0, 10.0, True, "PING\n")
 
 
@@ -412,18 +506,26 @@ def test_defaults_apply_by_type_and_checks_override_them() -> None:
     [
         ({}, None),
         ({"type": "log"}, None),
-        ({"type": "statuspage", "page_id": "p", "api_key_env": "K"},
-         "https://api.statuspage.io/v1"),
+        (
+            {"type": "statuspage", "page_id": "p", "api_key_env": "K"},
+            "https://api.statuspage.io/v1",
+        ),
         ({"type": "instatus", "page_id": "p", "api_key_env": "K"}, "https://api.instatus.com"),
-        ({"type": "statuspage", "page_id": "p", "api_key_env": "K", "url": "http://127.0.0.1:1"},
-         "http://127.0.0.1:1"),
-        ({"type": "cachet", "api_key_env": "K", "url": "https://status.example.com/api"},
-         "https://status.example.com/api"),
+        (
+            {"type": "statuspage", "page_id": "p", "api_key_env": "K", "url": "http://127.0.0.1:1"},
+            "http://127.0.0.1:1",
+        ),
+        (
+            {"type": "cachet", "api_key_env": "K", "url": "https://status.example.com/api"},
+            "https://status.example.com/api",
+        ),
     ],
 )
 def test_publisher_url_defaults_per_provider(publisher: dict[str, str], url: str | None) -> None:
-    data = {"publisher": publisher,
-            "component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}]}
+    data = {
+        "publisher": publisher,
+        "component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}],
+    }
     assert parse_config(data, Path("checks.toml")).publisher.url == url
 
 
@@ -440,8 +542,10 @@ def test_publisher_url_defaults_per_provider(publisher: dict[str, str], url: str
     ],
 )
 def test_cron_weekday_numbers_mean_what_cron_means(cron: str, expected: str) -> None:
-    data = {"component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}],
-            "maintenance": [{"components": ["web"], "cron": cron, "duration": "1h"}]}
+    data = {
+        "component": [{"name": "Web", "check": [{"type": "tcp", "host": "h", "port": 1}]}],
+        "maintenance": [{"components": ["web"], "cron": cron, "duration": "1h"}],
+    }
     assert parse_config(data, Path("checks.toml")).maintenance[0].cron == expected
 
 
@@ -455,8 +559,14 @@ def test_cron_weekday_numbers_mean_what_cron_means(cron: str, expected: str) -> 
     ],
 )
 def test_expect_status_forms(value: object, expected: tuple[StatusRange, ...]) -> None:
-    data = {"component": [{"name": "Web", "check": [
-        {"type": "http", "url": "https://example.com/", "expect_status": value}]}]}
+    data = {
+        "component": [
+            {
+                "name": "Web",
+                "check": [{"type": "http", "url": "https://example.com/", "expect_status": value}],
+            }
+        ]
+    }
     check = parse_config(data, Path("checks.toml")).components[0].checks[0]
     assert isinstance(check, HttpCheck)
     assert check.expect_status == expected
@@ -536,25 +646,31 @@ def test_read_api_key_errors_name_the_key_and_hide_the_secret(tmp_path: Path) ->
     env = PublisherSettings(type="statuspage", api_key_env="SP_KEY")
     assert read_api_key_error(env, {"OTHER": SECRET}) == (
         "checks.toml: [publisher]: api_key_env: environment variable SP_KEY is not set; set it "
-        "to the statuspage API key, or use api_key_file")
+        "to the statuspage API key, or use api_key_file"
+    )
     assert read_api_key_error(env, {"SP_KEY": " \n"}) == (
         "checks.toml: [publisher]: api_key_env: environment variable SP_KEY is empty; set it "
-        "to the statuspage API key, or use api_key_file")
+        "to the statuspage API key, or use api_key_file"
+    )
     missing = PublisherSettings(type="instatus", api_key_file=tmp_path / "missing")
     assert read_api_key_error(missing, {}) == (
-        f"checks.toml: [publisher]: api_key_file: cannot read {tmp_path / 'missing'}: no such file")
+        f"checks.toml: [publisher]: api_key_file: cannot read {tmp_path / 'missing'}: no such file"
+    )
     (tmp_path / "empty").write_text("\n")
     empty = PublisherSettings(type="instatus", api_key_file=tmp_path / "empty")
     assert read_api_key_error(empty, {}) == (
         f"checks.toml: [publisher]: api_key_file: {tmp_path / 'empty'} is empty; write the "
-        "instatus API key into it")
+        "instatus API key into it"
+    )
     (tmp_path / "binary").write_bytes(SECRET.encode() + b"\xff")
     binary = PublisherSettings(type="instatus", api_key_file=tmp_path / "binary")
     assert read_api_key_error(binary, {}) == (
-        f"checks.toml: [publisher]: api_key_file: {tmp_path / 'binary'} is not UTF-8 text")
+        f"checks.toml: [publisher]: api_key_file: {tmp_path / 'binary'} is not UTF-8 text"
+    )
     assert read_api_key_error(PublisherSettings(type="cachet"), {}) == (
         "checks.toml: [publisher]: api_key_env: cachet needs an API key; set api_key_env or "
-        "api_key_file")
+        "api_key_file"
+    )
 
 
 def test_docs_describe_every_key() -> None:
@@ -575,13 +691,34 @@ def test_docs_examples_are_valid() -> None:
 
 
 _SCALARS = st.one_of(
-    st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
-    st.sampled_from(["", "30s", "0s", "2xx", "http", "tcp", "web", "https://x/", "0 2 * * 1-5",
-                     "UTC", "../x", "2026-12-01T02:00:00Z", "a:b", "[::1]:80"]),
-    st.text(max_size=8), st.datetimes(), st.dates(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.sampled_from(
+        [
+            "",
+            "30s",
+            "0s",
+            "2xx",
+            "http",
+            "tcp",
+            "web",
+            "https://x/",
+            "0 2 * * 1-5",
+            "UTC",
+            "../x",
+            "2026-12-01T02:00:00Z",
+            "a:b",
+            "[::1]:80",
+        ]
+    ),
+    st.text(max_size=8),
+    st.datetimes(),
+    st.dates(),
 )
-_KEYS = st.sampled_from(sorted({key for keys in ALLOWED_KEYS.values() for key in keys}
-                               | {"type", "name", "bogus"}))
+_KEYS = st.sampled_from(
+    sorted({key for keys in ALLOWED_KEYS.values() for key in keys} | {"type", "name", "bogus"})
+)
 _SECTIONS = st.sampled_from(["monitor", "defaults", "publisher", "component", "maintenance", "x"])
 _VALUES = st.recursive(
     _SCALARS,
@@ -600,7 +737,9 @@ def test_parse_config_refuses_anything_with_config_error_only(data: dict[str, ob
 @settings(max_examples=200, deadline=None)
 @given(checks=st.lists(st.dictionaries(_KEYS, _VALUES, max_size=6), max_size=3))
 def test_checks_refuse_anything_with_config_error_only(checks: list[dict[str, object]]) -> None:
-    data = {"component": [{"name": "Web", "check": checks}],
-            "maintenance": [{"components": ["web"], **check} for check in checks]}
+    data = {
+        "component": [{"name": "Web", "check": checks}],
+        "maintenance": [{"components": ["web"], **check} for check in checks],
+    }
     with contextlib.suppress(ConfigError):
         parse_config(data, Path("checks.toml"))

@@ -27,7 +27,12 @@ def config_for(folder: Path, target: Target, checks: int, *, listen: str = "") -
         'name = "Web"',
     ]
     for i in range(checks):
-        lines += ["[[component.check]]", 'type = "http"', f'name = "c{i}"', f'url = "{target.url}/c{i}"']
+        lines += [
+            "[[component.check]]",
+            'type = "http"',
+            f'name = "c{i}"',
+            f'url = "{target.url}/c{i}"',
+        ]
     (folder / "data").mkdir(exist_ok=True)
     return write_config(folder, "\n".join(lines) + "\n")
 
@@ -48,7 +53,9 @@ def test_sigterm_stops_within_seconds_and_flushes_everything(
     assert "stopped:" in daemon.log
 
 
-def test_sigint_stops_too(tmp_path: Path, target: Target, daemons: Callable[..., DaemonProcess]) -> None:
+def test_sigint_stops_too(
+    tmp_path: Path, target: Target, daemons: Callable[..., DaemonProcess]
+) -> None:
     daemon = daemons(config_for(tmp_path, target, 1))
     wait_for(lambda: target.count() >= 1, 20, "a first probe")
     daemon.signal(signal.SIGINT)

@@ -15,32 +15,30 @@ def test_spread_is_even_within_each_interval() -> None:
     assert offsets == {"a": 0.0, "b": 0.25, "c": 0.5, "d": 0.75, "x": 0.0, "y": 15.0}
 
 
-async def wait_until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
 async def test_each_job_runs_on_its_grid_and_reports_lateness() -> None:
     planned: dict[str, list[float]] = defaultdict(list)
     lateness: list[float] = []
+    enough = asyncio.Event()
 
     async def run(key: str, plan: float, late: float) -> None:
         planned[key].append(plan)
         lateness.append(late)
+        if all(len(planned[f"c{i}"]) >= 4 for i in range(10)):
+            enough.set()
 
     scheduler = ProbeScheduler(run, concurrency=100)
     scheduler.add([(f"c{i}", 0.2) for i in range(10)])
     scheduler.start()
     try:
-        await wait_until(lambda: all(len(planned[f"c{i}"]) >= 4 for i in range(10)), 5)
+        async with asyncio.timeout(5):
+            await enough.wait()
     finally:
         scheduler.shutdown()
     for times in planned.values():
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         assert all(gap == pytest.approx(0.2, abs=0.002) for gap in gaps), gaps
     firsts = sorted(times[0] for times in planned.values())
-    steps = [b - a for a, b in zip(firsts, firsts[1:])]
+    steps = [b - a for a, b in zip(firsts, firsts[1:], strict=False)]
     assert all(step == pytest.approx(0.02, abs=0.002) for step in steps), "starts are spread"
     assert max(lateness) < 0.1
     assert scheduler.stats.started == len(lateness)
@@ -51,12 +49,17 @@ async def test_concurrency_cap_holds_and_waiting_counts_as_lateness() -> None:
     in_flight = 0
     peak = 0
     late: list[float] = []
+    two_started, six_started = asyncio.Event(), asyncio.Event()
 
     async def run(key: str, plan: float, lateness: float) -> None:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
         late.append(lateness)
+        if len(late) >= 2:
+            two_started.set()
+        if len(late) >= 6:
+            six_started.set()
         await release.wait()
         in_flight -= 1
 
@@ -64,11 +67,13 @@ async def test_concurrency_cap_holds_and_waiting_counts_as_lateness() -> None:
     scheduler.add([(f"c{i}", 0.06) for i in range(6)], lead=0.0)  # all due within 60 ms
     scheduler.start()
     try:
-        await wait_until(lambda: len(late) == 2, 5)
+        async with asyncio.timeout(5):
+            await two_started.wait()
         await asyncio.sleep(0.3)  # let the others queue behind the cap for a measurable while
         assert peak == 2
         release.set()
-        await wait_until(lambda: len(late) >= 6, 5)
+        async with asyncio.timeout(5):
+            await six_started.wait()
     finally:
         scheduler.shutdown()
     assert peak == 2

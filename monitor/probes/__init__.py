@@ -1,0 +1,109 @@
+"""Probes: one module per protocol, one shared signature, a plain dict registry.
+
+A probe returns a result for every failure of its target but one: running out of time. The
+deadline covers the whole probe (DNS, connect, TLS, redirects, body), so it is `run_probe`'s,
+which also applies `degraded_over`. Only our own bugs raise out of `run_probe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from time import perf_counter
+from types import TracebackType
+
+import aiohttp
+
+from monitor import __version__
+from monitor.model import Check, ErrorKind, Outcome, ProbeResult
+from monitor.probes import http, tcp
+from monitor.probes.tls import insecure_context, verifying_context
+
+ProbeFn = Callable[[Check, "ProbeContext"], Awaitable[ProbeResult]]
+
+PROBES: dict[str, ProbeFn] = {
+    "http": http.probe,  # type: ignore[dict-item]  # each probe takes its own Check subclass
+    "tcp": tcp.probe,  # type: ignore[dict-item]
+}
+
+USER_AGENT = f"monitor/{__version__}"
+
+
+class ProbeContext:
+    """What probes share: one HTTP session and two SSL contexts, made once, not per probe.
+
+    The connector opens a fresh connection per request (`force_close`), so every probe pays
+    for, and measures, its own connect and handshake; it sets no limit of its own (`limit=0`)
+    because the caller bounds concurrency. Cookies are not kept: probes do not share state.
+
+    `ca_file` (PEM) adds CAs to the system's trust store; `ssl_context` replaces the
+    verifying context altogether.
+    """
+
+    def __init__(
+        self,
+        *,
+        ca_file: str | Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self._verifying = ssl_context if ssl_context is not None else verifying_context(ca_file)
+        self._insecure = insecure_context()
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ProbeContext:
+        connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=10)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            response_class=http.CertCapturingResponse,
+            headers={"User-Agent": self._user_agent},
+            timeout=aiohttp.ClientTimeout(total=60.0),  # each probe sets its own
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("ProbeContext is used outside 'async with'")
+        return self._session
+
+    def ssl_context(self, verify: bool) -> ssl.SSLContext:
+        return self._verifying if verify else self._insecure
+
+
+async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
+    """Probe `check` once, within `check.timeout`, and grade the result."""
+    probe = PROBES[check.type]
+    start = perf_counter()
+    try:
+        async with asyncio.timeout(check.timeout):
+            result = await probe(check, ctx)
+    except TimeoutError:
+        return ProbeResult.failed(
+            ErrorKind.TIMEOUT, f"timeout after {round(check.timeout, 3)} s", perf_counter() - start
+        )
+    if (
+        check.degraded_over is not None
+        and result.outcome is Outcome.OK
+        and result.latency > check.degraded_over
+    ):
+        return dataclasses.replace(result, outcome=Outcome.SLOW)
+    return result
+
+
+__all__ = ["PROBES", "ProbeContext", "ProbeFn", "run_probe"]
