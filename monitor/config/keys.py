@@ -1,0 +1,157 @@
+"""Every key the config accepts, section by section, each beside the parser that checks its value.
+
+This is the one place to add a key. The readers take the tables as they are, the defaults come
+from the model, and ALLOWED_KEYS (which tests/test_config.py holds docs/configuration.md to) is
+built from the tables:
+
+- a key of every check, also allowed in [defaults]: add it to CHECK_KEYS and a field with a
+  default to `model.Check`;
+- a key of one check type, also allowed in [defaults]: add it to that type's table (HTTP_KEYS,
+  TCP_KEYS) and a field to its class in the model; a new type is one more entry in CHECK_TYPES;
+- a key of [[component]]: add it to COMPONENT_KEYS and a field to `model.Component`;
+- [monitor], [publisher] and [[maintenance]] likewise, with MonitorSettings, PublisherSettings
+  and Maintenance.
+
+A parser for a new kind of value goes in values.py (or network.py, schedule.py); a rule that
+spans keys, like timeout within interval, in the section's reader (components.check_timing for
+check keys). Then document the key in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor.config import network, schedule, values
+from monitor.config.values import Parser
+from monitor.model import Check, HttpCheck, TcpCheck
+
+SECTIONS = ("monitor", "defaults", "publisher", "component", "maintenance")
+
+PUBLISHER_TYPES = ("statuspage", "cachet", "instatus", "log", "none")
+PUBLISHER_URLS = {
+    "statuspage": "https://api.statuspage.io/v1",
+    "instatus": "https://api.instatus.com",
+}
+
+MONITOR_KEYS: dict[str, Parser] = {
+    "database": values.path,
+    "listen": network.listen,
+    "retention": values.duration(0, inclusive=False),
+    "concurrency": values.integer(1),
+}
+PUBLISHER_KEYS: dict[str, Parser] = {
+    "type": values.choice(*PUBLISHER_TYPES),
+    "url": network.http_url,
+    "page_id": values.nonempty,
+    "api_key_env": values.env_name,
+    "api_key_file": values.path,
+    "monitoring_for": values.duration(0, inclusive=True),
+}
+CHECK_KEYS: dict[str, Parser] = {
+    "interval": values.duration(1, inclusive=True),
+    "timeout": values.duration(0, inclusive=False),
+    "fail_after": values.integer(1),
+    "recover_after": values.integer(1),
+    "degraded_over": values.duration(0, inclusive=False),
+}
+HTTP_KEYS: dict[str, Parser] = {
+    "url": network.http_url,
+    "method": network.method,
+    "headers": network.headers,
+    "body": values.text,
+    "expect_status": network.expect_status,
+    "expect_body": values.nonempty,
+    "follow_redirects": values.boolean,
+    "max_redirects": values.integer(0),
+    "tls_verify": values.boolean,
+    "max_body": values.size,
+}
+TCP_KEYS: dict[str, Parser] = {
+    "host": network.host,
+    "port": values.integer(1, 65535),
+    "send": values.text,
+    "expect": values.nonempty,
+    "tls": values.boolean,
+    "tls_verify": values.boolean,
+    "max_read": values.size,
+}
+COMPONENT_KEYS: dict[str, Parser] = {
+    "name": values.nonempty,
+    "id": values.slug,
+    "remote_id": values.nonempty,
+}
+MAINTENANCE_KEYS: dict[str, Parser] = {
+    "components": values.ids,
+    "start": schedule.datetime,
+    "end": schedule.datetime,
+    "cron": schedule.cron,
+    "duration": values.duration(0, inclusive=False),
+    "timezone": schedule.timezone,
+}
+
+
+def _http_name(check: Mapping[str, Any]) -> str:
+    """Host and path, like "pay.example.com/healthz": no credentials, no query."""
+    url: str = check["url"]
+    parts = urlsplit(url)
+    return parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")
+
+
+def _tcp_name(check: Mapping[str, Any]) -> str:
+    host = check["host"]
+    return f"[{host}]:{check['port']}" if ":" in host else f"{host}:{check['port']}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckType:
+    """What one `type = "..."` of [[component.check]] accepts beyond CHECK_KEYS."""
+
+    cls: type[Check]
+    keys: Mapping[str, Parser]
+    required: Mapping[str, str]  # key -> an example, for the message when it is missing
+    default_name: Callable[[Mapping[str, Any]], str]  # the name of a check that sets none
+
+
+CHECK_TYPES: dict[str, CheckType] = {
+    "http": CheckType(
+        cls=HttpCheck,
+        keys=HTTP_KEYS,
+        required={"url": 'url = "https://example.com/healthz"'},
+        default_name=_http_name,
+    ),
+    "tcp": CheckType(
+        cls=TcpCheck,
+        keys=TCP_KEYS,
+        required={"host": 'host = "db.internal"', "port": "port = 5432"},
+        default_name=_tcp_name,
+    ),
+}
+
+# [defaults] takes any check key; a check uses those of its own type.
+DEFAULTS_KEYS: dict[str, Parser] = {
+    key: parser
+    for table in (CHECK_KEYS, *(spec.keys for spec in CHECK_TYPES.values()))
+    for key, parser in table.items()
+}
+
+# What a check has when neither it nor [defaults] sets a key: the model's defaults.
+CHECK_DEFAULTS: dict[str, Any] = {
+    field.name: field.default
+    for field in dataclasses.fields(Check)
+    if field.default is not dataclasses.MISSING
+}
+
+ALLOWED_KEYS: Mapping[str, tuple[str, ...]] = {
+    "monitor": tuple(MONITOR_KEYS),
+    "defaults": tuple(DEFAULTS_KEYS),
+    "publisher": tuple(PUBLISHER_KEYS),
+    "component": (*COMPONENT_KEYS, "check"),
+    **{
+        f"component.check ({kind})": ("type", "name", *CHECK_KEYS, *spec.keys)
+        for kind, spec in CHECK_TYPES.items()
+    },
+    "maintenance": tuple(MAINTENANCE_KEYS),
+}

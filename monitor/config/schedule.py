@@ -1,0 +1,80 @@
+"""Parsers for maintenance windows: date-times, time zones and cron expressions.
+
+APScheduler's CronTrigger is used only as a validator, so a cron that parses here is one the
+scheduler will accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from monitor.config.values import Invalid, quote, show
+
+
+def datetime(value: object) -> dt.datetime:
+    form = 'an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
+    moment = value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            moment = dt.datetime.fromisoformat(value)
+    if not isinstance(moment, dt.datetime) or moment.utcoffset() is None:
+        raise Invalid(f"must be {form}, got {show(value)}")
+    return moment.astimezone(dt.UTC)
+
+
+def timezone(value: object) -> str:
+    try:
+        ZoneInfo(value)  # type: ignore[arg-type]
+    except (KeyError, ValueError, TypeError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise Invalid(
+            f'must be an IANA time zone like "UTC" or "Europe/Berlin", got {show(value)}'
+        ) from None
+    return str(value)
+
+
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _cron_weekdays(field: str) -> str:
+    """Rewrites weekday numbers as names.
+
+    Cron counts from Sunday = 0 (7 is Sunday too), APScheduler 3 from Monday = 0; names mean the
+    same to both, so "1-5" reaches the scheduler as "mon-fri".
+    """
+    days = []
+    for item in field.split(","):
+        if "/" in item:
+            raise Invalid(
+                "steps in the weekday field are not supported; list the days, like "
+                f'"mon,wed,fri", got {quote(item)}'
+            )
+        low, dash, high = item.partition("-")
+        if not low.isdigit():
+            days.append(item)  # a name, a name range or "*": CronTrigger checks it
+            continue
+        if not (high.isdigit() or not dash) or int(low) > 7 or int(high or low) > 7:
+            raise Invalid(f"weekdays must be 0-7 or sun-sat, got {quote(item)}")
+        first, last = int(low), int(high or low)
+        if first == 0 and last > 0:  # "0-5": Sunday is last in APScheduler's week
+            days.append("sun")
+            first = 1
+        days.append(_WEEKDAYS[first] if first == last else f"{_WEEKDAYS[first]}-{_WEEKDAYS[last]}")
+    return ",".join(days)
+
+
+def cron(value: object) -> str:
+    form = '5 fields "minute hour day month weekday", like "0 2 * * sun"'
+    fields = value.split() if isinstance(value, str) else []
+    if len(fields) != 5:
+        raise Invalid(f"must be {form}, got {show(value)}")
+    fields[4] = _cron_weekdays(fields[4])
+    expression = " ".join(fields)
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except (ValueError, TypeError) as exc:
+        raise Invalid(f"must be {form}, got {show(value)} ({exc})") from None
+    return expression
