@@ -87,6 +87,11 @@ class Check:
     fail_after: int = 3
     recover_after: int = 2
     degraded_over: float | None = None
+    flaky_window: int = 10  # probes looked at for `flaky`
+    flaky_enter: float = 0.3  # failed share of the window that makes a check flaky
+    flaky_exit: float = 0.1  # failed share at or under which it is clear again
+    flap_changes: int = 4  # state changes within flap_window probes that count as flapping
+    flap_window: int = 10
 
     @property
     def target(self) -> str:  # pragma: no cover - overridden

@@ -47,12 +47,12 @@ NEEDS_KEY = (
     "variable's name, or api_key_file to a file's path"
 )
 HTTP_KEYS = (
-    "name, interval, timeout, fail_after, recover_after, degraded_over, url, method, "
+    "name, interval, timeout, fail_after, recover_after, degraded_over, flaky_window, flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
     "tls_verify, max_body, type"
 )
 DEFAULT_KEYS = (
-    "interval, timeout, fail_after, recover_after, degraded_over, url, method, "
+    "interval, timeout, fail_after, recover_after, degraded_over, flaky_window, flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
     "tls_verify, max_body, host, port, send, expect, tls, max_read"
 )
@@ -61,6 +61,16 @@ CRON = 'must be 5 fields "minute hour day month weekday", like "0 2 * * sun"'
 RFC3339 = 'must be an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
 
 INVALID: dict[str, list[str]] = {
+    "invalid-flaky-exit-not-below-enter.toml": [
+        'component "Web" check 1 (http): flaky_exit: must be less than flaky_enter (0.2) so a '
+        "flaky check does not flap at the edge, got 0.2",
+    ],
+    "invalid-component-threshold.toml": [
+        'component "Web": flaky_enter: must be from 0 to 1, like 0.3, got 1.5',
+        'component "Web": recover_afterr: unknown key, did you mean "recover_after"? allowed: '
+        "name, id, remote_id, fail_after, recover_after, flaky_window, flaky_enter, flaky_exit, "
+        "flap_changes, flap_window, check",
+    ],
     "invalid-api-key-env-holds-secret.toml": [
         "[publisher]: api_key_env: must be the name of an environment variable (letters, digits "
         'and _, like "STATUSPAGE_API_KEY"), not the key itself',
@@ -743,3 +753,39 @@ def test_checks_refuse_anything_with_config_error_only(checks: list[dict[str, ob
     }
     with contextlib.suppress(ConfigError):
         parse_config(data, Path("checks.toml"))
+
+
+def test_thresholds_come_from_defaults_then_component_then_check(tmp_path: Path) -> None:
+    path = tmp_path / "checks.toml"
+    path.write_text(
+        """
+        [defaults]
+        fail_after = 5
+        flaky_window = 20
+        [[component]]
+        name = "Web"
+        fail_after = 4
+        flaky_enter = 0.5
+          [[component.check]]
+          type = "http"
+          name = "a"
+          url = "https://example.com/a"
+          [[component.check]]
+          type = "http"
+          name = "b"
+          url = "https://example.com/b"
+          fail_after = 2
+        [[component]]
+        name = "Other"
+          [[component.check]]
+          type = "tcp"
+          host = "db"
+          port = 1
+        """
+    )
+    config = load_config(path)
+    a, b = config.components[0].checks
+    (other,) = config.components[1].checks
+    assert (a.fail_after, a.flaky_window, a.flaky_enter, a.flaky_exit) == (4, 20, 0.5, 0.1)
+    assert (b.fail_after, b.flaky_enter) == (2, 0.5)
+    assert (other.fail_after, other.flaky_window, other.flaky_enter) == (5, 20, 0.3)

@@ -14,6 +14,7 @@ from monitor.config.keys import (
     CHECK_KEYS,
     CHECK_TYPES,
     COMPONENT_KEYS,
+    THRESHOLD_KEYS,
     DEFAULTS_KEYS,
 )
 from monitor.config.reader import Reader
@@ -48,6 +49,15 @@ def check_timing(
             "timeout",
             f"must be more than 0 and at most interval "
             f"({fmt_duration(interval)}), got {fmt_duration(timeout)}",
+        )
+    pair = {"flaky_enter", "flaky_exit"}
+    enter, leave = values["flaky_enter"], values["flaky_exit"]
+    if leave >= enter and own & pair and not refused & pair:
+        reader.error(
+            where,
+            "flaky_exit",
+            f"must be less than flaky_enter ({enter:g}) so a flaky check does not flap at the "
+            f"edge, got {leave:g}",
         )
     pair = {"timeout", "degraded_over"}
     if slow is not None and slow >= timeout and own & pair and not refused & pair:
@@ -118,7 +128,11 @@ def read_component(
         else f"component {number}"
     )
     before = len(reader.errors)
-    values, _ = reader.read(where, table, COMPONENT_KEYS, handled=("check",))
+    parsers = {**COMPONENT_KEYS, **{key: CHECK_KEYS[key] for key in THRESHOLD_KEYS}}
+    values, refused = reader.read(where, table, parsers, handled=("check",))
+    overrides = {key: values.pop(key) for key in THRESHOLD_KEYS if key in values}
+    defaults = {**defaults, **overrides}
+    defaults_refused = defaults_refused | (refused & set(THRESHOLD_KEYS))
     if "name" not in table:
         reader.error(where, "name", 'required, like name = "Payment API"')
     component_id = values.get("id")

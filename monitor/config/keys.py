@@ -56,7 +56,22 @@ CHECK_KEYS: dict[str, Parser] = {
     "fail_after": values.integer(1),
     "recover_after": values.integer(1),
     "degraded_over": values.duration(0, inclusive=False),
+    "flaky_window": values.integer(2, 1000),
+    "flaky_enter": values.fraction,
+    "flaky_exit": values.fraction,
+    "flap_changes": values.integer(2),
+    "flap_window": values.integer(2, 1000),
 }
+# The status thresholds: a [[component]] may set these too, for all of its checks.
+THRESHOLD_KEYS = (
+    "fail_after",
+    "recover_after",
+    "flaky_window",
+    "flaky_enter",
+    "flaky_exit",
+    "flap_changes",
+    "flap_window",
+)
 HTTP_KEYS: dict[str, Parser] = {
     "url": network.http_url,
     "method": network.method,
@@ -148,7 +163,7 @@ ALLOWED_KEYS: Mapping[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "defaults": tuple(DEFAULTS_KEYS),
     "publisher": tuple(PUBLISHER_KEYS),
-    "component": (*COMPONENT_KEYS, "check"),
+    "component": (*COMPONENT_KEYS, *THRESHOLD_KEYS, "check"),
     **{
         f"component.check ({kind})": ("type", "name", *CHECK_KEYS, *spec.keys)
         for kind, spec in CHECK_TYPES.items()

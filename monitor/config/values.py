@@ -101,6 +101,15 @@ def integer(low: int, high: int | None = None) -> Parser:
     return parse
 
 
+def fraction(value: object) -> float:
+    """A share from 0 to 1, like 0.3 (30%)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number from 0 to 1, like 0.3, got {show(value)}")
+    if not 0 <= value <= 1:
+        raise Invalid(f"must be from 0 to 1, like 0.3, got {value}")
+    return float(value)
+
+
 def choice(*choices: str) -> Parser:
     def parse(value: object) -> str:
         if value not in choices:
