@@ -155,10 +155,7 @@ def step_check(
     else:
         is_flaky = fails >= th.flaky_enter_fails
 
-    if prev.is_slow:
-        is_slow = ok_in_row < th.recover_after
-    else:
-        is_slow = slow_in_row >= th.fail_after
+    is_slow = ok_in_row < th.recover_after if prev.is_slow else slow_in_row >= th.fail_after
 
     raw = _raw_state(is_down, is_flaky, is_slow)
     raw_changes = prev.raw_changes
@@ -213,7 +210,8 @@ def _check_reason(status: CheckStatus, result: ProbeResult, th: Thresholds) -> s
             f"{fails} of the last {th.flaky_window} probes failed, last {status.last_error}{held}"
         )
     if status.state is CheckState.SLOW:
-        return f"{status.slow_in_row or th.fail_after} slow probes in a row, last {_ms(result.latency)}{held}"
+        slows = status.slow_in_row or th.fail_after
+        return f"{slows} slow probes in a row, last {_ms(result.latency)}{held}"
     return f"{status.good_in_row} good probes in a row"
 
 

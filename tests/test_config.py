@@ -47,12 +47,14 @@ NEEDS_KEY = (
     "variable's name, or api_key_file to a file's path"
 )
 HTTP_KEYS = (
-    "name, interval, timeout, fail_after, recover_after, degraded_over, flaky_window, flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
+    "name, interval, timeout, fail_after, recover_after, degraded_over, flaky_window, "
+    "flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
     "tls_verify, max_body, type"
 )
 DEFAULT_KEYS = (
-    "interval, timeout, fail_after, recover_after, degraded_over, flaky_window, flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
+    "interval, timeout, fail_after, recover_after, degraded_over, flaky_window, "
+    "flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
     "tls_verify, max_body, host, port, send, expect, tls, max_read"
 )

@@ -14,8 +14,8 @@ from monitor.config.keys import (
     CHECK_KEYS,
     CHECK_TYPES,
     COMPONENT_KEYS,
-    THRESHOLD_KEYS,
     DEFAULTS_KEYS,
+    THRESHOLD_KEYS,
 )
 from monitor.config.reader import Reader
 from monitor.config.values import fmt_duration, nonempty, quote, show, slugify
