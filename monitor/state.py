@@ -246,8 +246,8 @@ def judge_component(
     if maintenance is not None:
         return Status.UNDER_MAINTENANCE, f"maintenance: {maintenance}"
     by_state: dict[CheckState, list[str]] = {state: [] for state in CheckState}
-    for name, status in checks.items():
-        by_state[status.state].append(name)
+    for name, check in checks.items():
+        by_state[check.state].append(name)
     total = len(checks)
     down, flaky, slow = (
         by_state[CheckState.DOWN],
@@ -257,13 +257,12 @@ def judge_component(
     parts = []
     if down:
         detail = ", ".join(f"{n} {checks[n].last_error}" for n in down)
-        counted = (
-            f"all {total} checks"
-            if len(down) == total and total > 1
-            else f"{len(down)} of {total} checks"
-        )
         if total == 1:
             counted = "the check"
+        elif len(down) == total:
+            counted = f"all {total} checks"
+        else:
+            counted = f"{len(down)} of {total} checks"
         parts.append(f"{counted} down: {detail}")
     if flaky:
         detail = ", ".join(
