@@ -20,6 +20,8 @@ from monitor import __version__
 from monitor.config import ConfigError, load_config, resolve_config_path
 from monitor.daemon import Daemon, probe_all
 from monitor.model import Config, Outcome
+from monitor.store import Store
+from monitor.views import status_document
 
 config_option = click.option(
     "-c",
@@ -162,6 +164,72 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
             )
         Console().print(table)
     sys.exit(1 if failed else 0)
+
+
+STATUS_STYLE = {
+    "operational": "green",
+    "degraded_performance": "yellow",
+    "partial_outage": "dark_orange",
+    "major_outage": "bold red",
+    "under_maintenance": "blue",
+    "up": "green",
+    "slow": "yellow",
+    "flaky": "dark_orange",
+    "down": "bold red",
+}
+
+
+def _styled(value: str | None) -> str:
+    if value is None:
+        return "[dim]not probed yet[/]"
+    return f"[{STATUS_STYLE.get(value, 'default')}]{value}[/]"
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="The contract's JSON document on stdout.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """Show each component's status and since when, and each check's state, from the database.
+
+    Works while the daemon runs: it reads what the daemon last wrote.
+    Example: monitor status --json
+    """
+    config = load(config_path)
+    database = config.monitor.database
+    if not database.exists():
+        click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
+        sys.exit(2)
+    store = Store.open(database)
+    try:
+        checks, components = store.statuses()
+    finally:
+        store.close()
+    document = status_document(config.components, components, checks)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table(title="status")
+    for column in ("component", "status", "since", "check", "state", "last probe", "latency"):
+        table.add_column(column, justify="right" if column == "latency" else "left")
+    for component in document["components"]:
+        for index, check in enumerate(component["checks"]):
+            first = index == 0
+            latency = check["last_latency_ms"]
+            table.add_row(
+                component["id"] if first else "",
+                _styled(component["status"]) if first else "",
+                (component["since"] or "") if first else "",
+                check["name"],
+                _styled(check["state"]),
+                f"{check['last_outcome'] or ''} {check['last_probe_at'] or ''}".strip(),
+                f"{latency:.1f} ms" if latency is not None else "",
+                end_section=index == len(component["checks"]) - 1,
+            )
+    console = Console()
+    console.print(table)
+    for component in document["components"]:
+        if component["status"] not in (None, "operational"):
+            console.print(f"[bold]{component['id']}[/]: {component['reason']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,16 +17,29 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.engine import Change, StatusEngine
+from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import CheckMetrics, Metrics
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
 from monitor.probes import ProbeContext, run_probe
 from monitor.scheduler import ProbeScheduler
 from monitor.server import build_app, start_server
-from monitor.store import ERROR_KIND_CODE, OUTCOME_CODE, register_checks
+from monitor.state import ComponentTransition, Status
+from monitor.store import (
+    ERROR_KIND_CODE,
+    OUTCOME_CODE,
+    load_statuses,
+    register_checks,
+    save_check_status,
+    save_component_status,
+    save_transition,
+)
+from monitor.views import status_document
 from monitor.writer import Writer
 
 log = logging.getLogger("monitor")
 
+MAINTENANCE_TICK = 1.0  # seconds between looks at the maintenance calendar
 STOP_GRACE = 2.0  # seconds given to probes in flight when asked to stop
 WRITER_STALL = (
     10.0  # seconds without a commit or idle turn before /healthz says the writer is stuck
@@ -42,7 +55,6 @@ class CheckRuntime:
     check: Check
     check_id: int
     metrics: CheckMetrics
-    last_outcome: Outcome | None = None
 
 
 def result_row(
@@ -57,6 +69,16 @@ def result_row(
         ERROR_KIND_CODE[result.error_kind] if result.error_kind is not None else None,
         result.error,
     )
+
+
+def is_worse(transition: ComponentTransition) -> bool:
+    """Whether a component got worse: worth a warning in the log."""
+    if transition.after is Status.UNDER_MAINTENANCE:
+        return False
+    order = list(Status)  # operational .. major_outage, then under_maintenance
+    return transition.before is Status.UNDER_MAINTENANCE or order.index(
+        transition.after
+    ) > order.index(transition.before)
 
 
 def describe(result: ProbeResult) -> str:
@@ -80,8 +102,14 @@ class Daemon:
         self.writer = Writer(config.monitor.database, flush_interval=flush_interval)
         self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
         self.checks: dict[str, CheckRuntime] = {}
+        self.calendar = MaintenanceCalendar(config.maintenance)
+        self.engine = StatusEngine(config.components, time.time())
         self._in_flight: set[asyncio.Task[None]] = set()
         self._ctx: ProbeContext | None = None
+        self._first_probes: dict[str, ProbeResult] = {}
+
+    def status_document(self) -> dict[str, object]:
+        return status_document(self.config.components, self.engine.statuses, self.engine.checks)
 
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""
@@ -100,6 +128,7 @@ class Daemon:
         runner: web.AppRunner | None = None
         try:
             ids = await self.writer.acall(lambda db: register_checks(db, self.config.components))
+            await self._restore(ids)
             for component in self.config.components:
                 for check in component.checks:
                     key = check_key(component, check)
@@ -113,12 +142,18 @@ class Daemon:
             async with ProbeContext() as ctx:
                 self._ctx = ctx
                 if self.config.monitor.listen:
-                    app = build_app(self.registry, self.health)
+                    app = build_app(self.registry, self.health, self.status_document)
                     runner = await start_server(app, self.config.monitor.listen)
                 self.scheduler.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.scheduler.start()
                 self._announce()
-                await stop.wait()
+                ticker = asyncio.create_task(self._maintenance_ticker(), name="maintenance")
+                try:
+                    await stop.wait()
+                finally:
+                    ticker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await ticker
                 log.info("stopping: %d probes in flight", len(self._in_flight))
                 self.scheduler.shutdown()
                 await self._drain()
@@ -136,6 +171,85 @@ class Daemon:
                 stats.missed,
                 stats.overlapped,
             )
+
+    async def _restore(self, ids: dict[str, int]) -> None:
+        """Pick up the saved statuses, so a restart neither forgets an outage nor invents one."""
+        by_id, components = await self.writer.acall(load_statuses)
+        saved = {key: by_id[id_] for key, id_ in ids.items() if id_ in by_id}
+        now = time.time()
+        self.engine = StatusEngine(self.config.components, now, saved, components)
+        for component in self.config.components:
+            self.engine.maintenance[component.id] = self.calendar.active(component.id, now)
+        changes = self.engine.judge_all(now)
+        for component_id, status in self.engine.statuses.items():
+            self.writer.submit(save_component_status(component_id, status))
+        self._record(changes)
+        if saved:
+            bad = {
+                cid: s.status.value
+                for cid, s in self.engine.statuses.items()
+                if s.status is not Status.OPERATIONAL
+            }
+            log.info(
+                "restored the state of %d checks; not operational: %s", len(saved), bad or "none"
+            )
+
+    async def _maintenance_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(MAINTENANCE_TICK)
+            now = time.time()
+            for component in self.config.components:
+                active = self.calendar.active(component.id, now)
+                self._record(self.engine.set_maintenance(component.id, active, now))
+
+    def _record(self, changes: list[Change]) -> None:
+        """Save transitions, with the statuses they produced, in the next batch, and log them."""
+        for change in changes:
+            transition = change.transition
+            if isinstance(transition, ComponentTransition):
+                status = self.engine.statuses[change.component]
+                self.writer.submit(save_component_status(change.component, status))
+                self.writer.submit(save_transition(change.component, None, transition))
+                log.log(
+                    logging.WARNING if is_worse(transition) else logging.INFO,
+                    "component %s: %s -> %s: %s",
+                    change.component,
+                    transition.before,
+                    transition.after,
+                    transition.reason,
+                )
+            else:
+                runtime = self.checks.get(change.check or "")
+                check_id = runtime.check_id if runtime else None
+                self.writer.submit(save_transition(change.component, check_id, transition))
+                log.info(
+                    "check %s: %s -> %s (%s)",
+                    change.check,
+                    transition.before,
+                    transition.after,
+                    transition.reason,
+                )
+
+    def _summarise_first_round(self) -> None:
+        """One line once every check has been probed, so a fresh start shows it works."""
+        counts = {outcome: 0 for outcome in Outcome}
+        for result in self._first_probes.values():
+            counts[result.outcome] += 1
+        failing = [
+            f"{key} ({result.error_kind}: {result.error})"
+            for key, result in self._first_probes.items()
+            if result.outcome is Outcome.FAIL
+        ]
+        shown = ", ".join(failing[:5]) + (
+            f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+        )
+        log.info(
+            "first probes: %d ok, %d slow, %d failing%s",
+            counts[Outcome.OK],
+            counts[Outcome.SLOW],
+            counts[Outcome.FAIL],
+            f": {shown}" if failing else "",
+        )
 
     def _announce(self) -> None:
         listen = self.config.monitor.listen
@@ -168,15 +282,17 @@ class Daemon:
             self.metrics.schedule_delay.observe(lateness)
             started = planned + lateness
             result = await run_probe(runtime.check, self._ctx)
+            changes = self.engine.observe(key, result, time.time())
             self.writer.submit(result_row(runtime.check_id, started, result))
+            self.writer.submit(save_check_status(runtime.check_id, self.engine.checks[key]))
+            self._record(changes)
             runtime.metrics.observe(result)
-            if result.outcome is not runtime.last_outcome:
-                level = logging.WARNING if result.outcome is Outcome.FAIL else logging.INFO
-                before = runtime.last_outcome.value if runtime.last_outcome else "first probe"
-                log.log(level, "%s: %s -> %s", key, before, describe(result))
-                runtime.last_outcome = result.outcome
-            elif log.isEnabledFor(logging.DEBUG):
+            if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", key, describe(result))
+            if len(self._first_probes) < len(self.checks) and key not in self._first_probes:
+                self._first_probes[key] = result
+                if len(self._first_probes) == len(self.checks):
+                    self._summarise_first_round()
         finally:
             self._in_flight.discard(task)
 

@@ -1,8 +1,9 @@
-"""The daemon's own HTTP endpoints: /metrics and /healthz."""
+"""The daemon's own HTTP endpoints: /metrics, /healthz and /status.json."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -11,7 +12,9 @@ HealthFn = Callable[[], str | None]
 """Returns None when healthy, else the reason it is not."""
 
 
-def build_app(registry: CollectorRegistry, health: HealthFn) -> web.Application:
+def build_app(
+    registry: CollectorRegistry, health: HealthFn, status: Callable[[], Mapping[str, Any]]
+) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -22,9 +25,13 @@ def build_app(registry: CollectorRegistry, health: HealthFn) -> web.Application:
             return web.Response(text="ok\n")
         return web.Response(status=503, text=f"unhealthy: {problem}\n")
 
+    async def status_json(_: web.Request) -> web.Response:
+        return web.json_response(status())
+
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/status.json", status_json)
     return app
 
 

@@ -11,15 +11,24 @@ Writes from the daemon go through `monitor.writer.Writer`, which owns the only w
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
 from monitor.model import ERROR_KINDS, OUTCOMES, Component, ErrorKind, Outcome, check_key
+from monitor.state import (
+    CheckState,
+    CheckStatus,
+    CheckTransition,
+    ComponentStatus,
+    ComponentTransition,
+    Status,
+)
 
 migrations = Migrations("monitor")
 
@@ -50,6 +59,36 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             error TEXT,
             PRIMARY KEY (at, check_id)
         ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations()
+def m002_status(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE check_state (
+            check_id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE TABLE component_state (
+            component TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            component TEXT NOT NULL,
+            check_id INTEGER,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX transitions_component_at ON transitions (component, at);
         """
     )
 
@@ -161,6 +200,31 @@ class Store:
         sql = "SELECT count(*) FROM results WHERE check_id = (SELECT id FROM checks WHERE key = ?)"
         return int(self.db.execute(sql, [key]).fetchone()[0])
 
+    def statuses(self) -> tuple[dict[str, CheckStatus], dict[str, ComponentStatus]]:
+        """Saved statuses: check key -> status, component id -> status."""
+        by_id, components = load_statuses(self.db)
+        keys = {id_: key for key, id_ in self.check_ids().items()}
+        return {keys[id_]: status for id_, status in by_id.items() if id_ in keys}, components
+
+    def transitions(
+        self, component: str | None = None, since: float = 0.0
+    ) -> list[StoredTransition]:
+        """Status changes in time order; `check` is None for the component's own status."""
+        sql = (
+            "SELECT t.at, t.component, c.name, t.before, t.after, t.reason FROM transitions t "
+            "LEFT JOIN checks c ON c.id = t.check_id WHERE t.at >= ?"
+        )
+        params: list[object] = [_ms(since)]
+        if component is not None:
+            sql += " AND t.component = ?"
+            params.append(component)
+        return [
+            StoredTransition(at / 1000, comp, check, before, after, reason)
+            for at, comp, check, before, after, reason in self.db.execute(
+                sql + " ORDER BY t.at, t.id", params
+            )
+        ]
+
     def results(self, since_ms: int = 0, until_ms: int | None = None) -> Iterator[StoredResult]:
         """Probe results in time order, a range scan over the primary key."""
         sql = (
@@ -182,3 +246,101 @@ class Store:
                 error_kind=ERROR_KINDS[kind] if kind is not None else None,
                 error=error,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    """One statement for the writer thread to run in the next batch's transaction.
+
+    Statements with the same `key` in one batch collapse into the last one (a state that
+    changed five times in 250 ms is saved once); `params` may be a callable so that encoding
+    happens on the writer thread, not the event loop.
+    """
+
+    sql: str
+    params: Sequence[object] | Callable[[], Sequence[object]]
+    key: Hashable | None = None
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def encode_check_status(status: CheckStatus) -> str:
+    data = asdict(status)
+    del data["state"], data["since"]
+    return json.dumps(data, separators=(",", ":"))
+
+
+def decode_check_status(state: str, since_ms: int, data: str) -> CheckStatus:
+    fields = json.loads(data)
+    fields["raw"] = CheckState(fields["raw"])
+    fields["raw_changes"] = tuple(fields["raw_changes"])
+    if fields["held"] is not None:
+        fields["held"] = CheckState(fields["held"])
+    if fields["last_outcome"] is not None:
+        fields["last_outcome"] = Outcome(fields["last_outcome"])
+    return CheckStatus(state=CheckState(state), since=since_ms / 1000, **fields)
+
+
+def save_check_status(check_id: int, status: CheckStatus) -> Stmt:
+    return Stmt(
+        "INSERT OR REPLACE INTO check_state (check_id, state, since, data) VALUES (?, ?, ?, ?)",
+        lambda: (check_id, status.state.value, _ms(status.since), encode_check_status(status)),
+        key=("check_state", check_id),
+    )
+
+
+def save_component_status(component: str, status: ComponentStatus) -> Stmt:
+    return Stmt(
+        "INSERT OR REPLACE INTO component_state (component, status, since, reason) "
+        "VALUES (?, ?, ?, ?)",
+        (component, status.status.value, _ms(status.since), status.reason),
+        key=("component_state", component),
+    )
+
+
+def save_transition(
+    component: str, check_id: int | None, transition: CheckTransition | ComponentTransition
+) -> Stmt:
+    return Stmt(
+        "INSERT INTO transitions (at, component, check_id, before, after, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            _ms(transition.at),
+            component,
+            check_id,
+            transition.before.value,
+            transition.after.value,
+            transition.reason,
+        ),
+    )
+
+
+def load_statuses(
+    db: sqlite_utils.Database,
+) -> tuple[dict[int, CheckStatus], dict[str, ComponentStatus]]:
+    """The engine's saved state: check row id -> status, component id -> status."""
+    checks = {
+        check_id: decode_check_status(state, since, data)
+        for check_id, state, since, data in db.execute(
+            "SELECT check_id, state, since, data FROM check_state"
+        )
+    }
+    components = {
+        component: ComponentStatus(Status(status), since / 1000, reason)
+        for component, status, since, reason in db.execute(
+            "SELECT component, status, since, reason FROM component_state"
+        )
+    }
+    return checks, components
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTransition:
+    at: float
+    component: str
+    check: str | None  # None: the component's own status
+    before: str
+    after: str
+    reason: str

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from monitor.store import INSERT_RESULTS, ResultRow, open_db
+from monitor.store import INSERT_RESULTS, ResultRow, Stmt, open_db
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Writer:
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: list[ResultRow] = []
+        self._statements: dict[object, Stmt] = {}
         self._thread: threading.Thread | None = None
         self._ready = concurrent.futures.Future[None]()
 
@@ -74,9 +75,9 @@ class Writer:
         self._thread.start()
         self._ready.result()
 
-    def submit(self, row: ResultRow) -> None:
-        """Queue one result row. Never blocks."""
-        self._queue.put(row)
+    def submit(self, item: ResultRow | Stmt) -> None:
+        """Queue a result row or a statement for the next batch. Never blocks."""
+        self._queue.put(item)
 
     def call(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
         """Run fn(db) on the writer thread, after the rows queued before it are written."""
@@ -90,7 +91,7 @@ class Writer:
     @property
     def backlog(self) -> int:
         """Rows taken but not yet committed."""
-        return self._queue.qsize() + len(self._pending)
+        return self._queue.qsize() + len(self._pending) + len(self._statements)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write everything queued so far, close the connection and end the thread."""
@@ -132,7 +133,7 @@ class Writer:
                 if isinstance(item, _Call):
                     call = item  # run it now, after the rows queued before it
                     break
-                self._pending.append(item)  # type: ignore[arg-type]
+                self._take(item)
             self._flush(db)
             if call is not None:
                 self._run_call(db, call)
@@ -144,11 +145,17 @@ class Writer:
             if isinstance(item, _Call):
                 self._run_call(db, item)
             elif item is not _STOP:
-                self._pending.append(item)  # type: ignore[arg-type]
+                self._take(item)
         self._flush(db)
 
+    def _take(self, item: object) -> None:
+        if isinstance(item, Stmt):
+            self._statements[item.key if item.key is not None else object()] = item
+        else:
+            self._pending.append(item)  # type: ignore[arg-type]
+
     def _flush(self, db: sqlite_utils.Database) -> None:
-        if not self._pending:
+        if not self._pending and not self._statements:
             if self.stats.last_error is None:
                 self.stats.last_ok_at = time.monotonic()
             return
@@ -156,6 +163,9 @@ class Writer:
         try:
             with db.conn:
                 db.conn.executemany(INSERT_RESULTS, self._pending)
+                for stmt in self._statements.values():
+                    params = stmt.params() if callable(stmt.params) else stmt.params
+                    db.conn.execute(stmt.sql, params)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the rows for the next try
             if self.stats.last_error != str(exc):
                 log.error(
@@ -173,6 +183,7 @@ class Writer:
         self.stats.max_commit_seconds = max(self.stats.max_commit_seconds, elapsed)
         self.stats.last_ok_at = time.monotonic()
         self._pending = []
+        self._statements = {}
 
     @staticmethod
     def _run_call(db: sqlite_utils.Database, call: _Call) -> None:

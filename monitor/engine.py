@@ -1,0 +1,91 @@
+"""The status engine: every check's and component's status, advanced by the pure rules.
+
+It holds state and nothing else: no I/O, no clock (time is an argument), no threads. The daemon
+feeds it probe results and maintenance changes and persists what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from monitor.model import Component, ProbeResult, check_key
+from monitor.state import (
+    CheckStatus,
+    CheckTransition,
+    ComponentStatus,
+    ComponentTransition,
+    Status,
+    Thresholds,
+    step_check,
+    step_component,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A transition to record: a check's (check = its key) or a component's (check = None)."""
+
+    component: str
+    check: str | None
+    transition: CheckTransition | ComponentTransition
+
+
+class StatusEngine:
+    def __init__(
+        self,
+        components: Sequence[Component],
+        at: float,
+        checks: Mapping[str, CheckStatus] | None = None,
+        statuses: Mapping[str, ComponentStatus] | None = None,
+    ) -> None:
+        """Start from saved statuses where there are some; new checks start up, new
+        components operational, both since `at`."""
+        checks = checks or {}
+        statuses = statuses or {}
+        self.thresholds: dict[str, Thresholds] = {}
+        self.checks: dict[str, CheckStatus] = {}
+        self.members: dict[str, dict[str, str]] = {}  # component -> check name -> check key
+        self.owner: dict[str, str] = {}  # check key -> component
+        for component in components:
+            self.members[component.id] = {}
+            for check in component.checks:
+                key = check_key(component, check)
+                self.thresholds[key] = Thresholds.of(check)
+                self.checks[key] = checks.get(key) or CheckStatus(since=at)
+                self.members[component.id][check.name] = key
+                self.owner[key] = component.id
+        self.statuses: dict[str, ComponentStatus] = {
+            c.id: statuses.get(c.id)
+            or ComponentStatus(Status.OPERATIONAL, at, "monitoring started")
+            for c in components
+        }
+        self.maintenance: dict[str, str | None] = {c.id: None for c in components}
+
+    def observe(self, key: str, result: ProbeResult, at: float) -> list[Change]:
+        """Fold a probe result into its check; re-judge the component if the check changed."""
+        status, transition = step_check(self.checks[key], result, at, self.thresholds[key])
+        self.checks[key] = status
+        if transition is None:
+            return []
+        component = self.owner[key]
+        return [Change(component, key, transition), *self._judge(component, at)]
+
+    def set_maintenance(self, component: str, description: str | None, at: float) -> list[Change]:
+        """Enter (a description) or leave (None) a maintenance window."""
+        if self.maintenance[component] == description:
+            return []
+        self.maintenance[component] = description
+        return self._judge(component, at)
+
+    def judge_all(self, at: float) -> list[Change]:
+        """Re-judge every component: on start, after the saved state was restored."""
+        return [change for component in self.statuses for change in self._judge(component, at)]
+
+    def _judge(self, component: str, at: float) -> list[Change]:
+        checks = {name: self.checks[key] for name, key in self.members[component].items()}
+        status, transition = step_component(
+            self.statuses[component], checks, self.maintenance[component], at
+        )
+        self.statuses[component] = status
+        return [] if transition is None else [Change(component, None, transition)]
