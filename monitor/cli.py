@@ -5,14 +5,17 @@ library errors into exit codes: 0 success, 1 the thing checked is not healthy, 2
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -179,6 +182,18 @@ STATUS_STYLE = {
 }
 
 
+def _parse(rfc3339: str) -> float:
+    return dt.datetime.fromisoformat(rfc3339).timestamp()
+
+
+def _when(seconds: float) -> str:
+    """Local time: the clock of whoever reads the table, compact when it is today."""
+    moment = dt.datetime.fromtimestamp(seconds)
+    if moment.date() == dt.date.today():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def _styled(value: str | None) -> str:
     if value is None:
         return "[dim]not probed yet[/]"
@@ -208,21 +223,25 @@ def status(config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table(title="status")
-    for column in ("component", "status", "since", "check", "state", "last probe", "latency"):
-        table.add_column(column, justify="right" if column == "latency" else "left")
+    table = Table(title=f"status at {_when(time.time())}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("component", "status", "since", "check", "state", "last probe"):
+        table.add_column(column, no_wrap=column != "check", min_width=5, overflow="fold")
+    now = time.time()
     for component in document["components"]:
         for index, check in enumerate(component["checks"]):
             first = index == 0
             latency = check["last_latency_ms"]
+            last = ""
+            if check["last_probe_at"]:
+                ago = max(0, now - _parse(check["last_probe_at"]))
+                last = f"{check['last_outcome']} {latency:.0f} ms, {ago:.0f}s ago"
             table.add_row(
                 component["id"] if first else "",
                 _styled(component["status"]) if first else "",
-                (component["since"] or "") if first else "",
+                _when(_parse(component["since"])) if first and component["since"] else "",
                 check["name"],
                 _styled(check["state"]),
-                f"{check['last_outcome'] or ''} {check['last_probe_at'] or ''}".strip(),
-                f"{latency:.1f} ms" if latency is not None else "",
+                last,
                 end_section=index == len(component["checks"]) - 1,
             )
     console = Console()

@@ -99,7 +99,7 @@ class CheckStatus:
     last_outcome: Outcome | None = None
     last_latency: float | None = None
     last_at: float | None = None
-    last_error: str | None = None  # the last failure's "kind: message"
+    last_error: str | None = None  # the last failure's message, like "timeout after 5.0 s"
 
     def fails_in_window(self, window: int) -> int:
         return (self.window & ((1 << window) - 1)).bit_count()
@@ -172,7 +172,7 @@ def step_check(
 
     error = prev.last_error
     if failed:
-        error = f"{result.error_kind}: {result.error}" if result.error else str(result.error_kind)
+        error = result.error or str(result.error_kind)
     new = CheckStatus(
         state=state,
         since=prev.since if state is prev.state else at,
@@ -201,13 +201,12 @@ def step_check(
 def _check_reason(status: CheckStatus, result: ProbeResult, th: Thresholds) -> str:
     held = " (held: flapping)" if status.held is not None and status.raw is not status.state else ""
     if status.state is CheckState.DOWN:
-        return (
-            f"{status.fails_in_row or th.fail_after} fails in a row, last {status.last_error}{held}"
-        )
+        fails = status.fails_in_row or th.fail_after
+        return f"{fails} fails in a row, last: {status.last_error}{held}"
     if status.state is CheckState.FLAKY:
         fails = status.fails_in_window(th.flaky_window)
         return (
-            f"{fails} of the last {th.flaky_window} probes failed, last {status.last_error}{held}"
+            f"{fails} of the last {th.flaky_window} probes failed, last: {status.last_error}{held}"
         )
     if status.state is CheckState.SLOW:
         slows = status.slow_in_row or th.fail_after
@@ -254,24 +253,27 @@ def judge_component(
         by_state[CheckState.FLAKY],
         by_state[CheckState.SLOW],
     )
+
+    def counted(names: list[str], state: str) -> str:
+        if total == 1:
+            return f"{names[0]} {state}: "
+        if len(names) == total:
+            return f"all {total} checks {state}: "
+        return f"{len(names)} of {total} checks {state}: "
+
+    def listed(details: list[str]) -> str:
+        return details[0].split(" ", 1)[1] if total == 1 else "; ".join(details)
+
     parts = []
     if down:
-        detail = ", ".join(f"{n} {checks[n].last_error}" for n in down)
-        if total == 1:
-            counted = "the check"
-        elif len(down) == total:
-            counted = f"all {total} checks"
-        else:
-            counted = f"{len(down)} of {total} checks"
-        parts.append(f"{counted} down: {detail}")
+        details = [f"{n} {checks[n].last_error}" for n in down]
+        parts.append(counted(down, "down") + listed(details))
     if flaky:
-        detail = ", ".join(
-            f"{n} failing intermittently (last {checks[n].last_error})" for n in flaky
-        )
-        parts.append(f"{len(flaky)} of {total} checks flaky: {detail}")
+        details = [f"{n} failing intermittently, last: {checks[n].last_error}" for n in flaky]
+        parts.append(counted(flaky, "flaky") + listed(details))
     if slow:
-        detail = ", ".join(f"{n} {_ms(checks[n].last_latency)}" for n in slow)
-        parts.append(f"{len(slow)} of {total} checks slow: {detail}")
+        details = [f"{n} {_ms(checks[n].last_latency)}" for n in slow]
+        parts.append(counted(slow, "slow") + listed(details))
     if total and len(down) == total:
         status = Status.MAJOR_OUTAGE
     elif down or flaky:
@@ -279,8 +281,11 @@ def judge_component(
     elif slow:
         status = Status.DEGRADED_PERFORMANCE
     else:
-        return Status.OPERATIONAL, f"all {total} checks up" if total != 1 else "the check is up"
-    return status, "; ".join(parts)
+        return (
+            Status.OPERATIONAL,
+            f"all {total} checks up" if total != 1 else f"{next(iter(checks))} up",
+        )
+    return status, ". ".join(parts)
 
 
 def step_component(

@@ -30,15 +30,30 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: fl
 
 
 @dataclass
+class Behaviour:
+    status: int = 200
+    body: str = "ok"
+    delay: float = 0.0
+    fail_every: int = 0  # every n-th request answers 500
+
+
+@dataclass
 class Target:
-    """An aiohttp server in a thread of its own whose behaviour a test can switch at any time."""
+    """An aiohttp server in a thread of its own whose behaviour a test can switch at any time,
+    for every path at once or per path (`target.set("/a", status=500)`)."""
 
     port: int = 0
     status: int = 200
     body: str = "ok"
     delay: float = 0.0
     hits: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, Behaviour] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, path: str, **behaviour: object) -> None:
+        with self.lock:
+            current = self.paths.get(path, Behaviour())
+            self.paths[path] = Behaviour(**{**current.__dict__, **behaviour})  # type: ignore[arg-type]
 
     @property
     def url(self) -> str:
@@ -50,10 +65,12 @@ class Target:
 
     async def handle(self, request: web.Request) -> web.Response:
         with self.lock:
-            self.hits[request.path] = self.hits.get(request.path, 0) + 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return web.Response(status=self.status, text=self.body)
+            count = self.hits[request.path] = self.hits.get(request.path, 0) + 1
+            how = self.paths.get(request.path) or Behaviour(self.status, self.body, self.delay)
+        if how.delay:
+            await asyncio.sleep(how.delay)
+        status = 500 if how.fail_every and count % how.fail_every == 0 else how.status
+        return web.Response(status=status, text=how.body)
 
 
 @pytest.fixture
