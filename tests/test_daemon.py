@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import time
@@ -106,6 +107,13 @@ def test_serves_healthz_and_metrics(
     assert status == 200
     assert 'monitor_probes_total{check="c0",component="web",outcome="ok"}' in metrics
     assert "monitor_schedule_delay_seconds_bucket" in metrics
+    status, body = get("/status.json")
+    document = json.loads(body)
+    (web,) = document["components"]
+    assert (web["id"], web["status"], web["incident"]) == ("web", "operational", None)
+    assert [c["name"] for c in web["checks"]] == ["c0", "c1"]
+    assert {c["state"] for c in web["checks"]} == {"up"}
+    assert all(c["last_outcome"] == "ok" and c["last_probe_at"] for c in web["checks"])
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(10) == 0
 
