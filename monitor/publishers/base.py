@@ -1,0 +1,156 @@
+"""What every status page provider offers the delivery worker, and the errors it may raise.
+
+Providers translate these calls into their API (one module each: statuspage.py, ...). They do
+not retry: they raise the error that says what kind of failure it was, and the delivery worker
+decides (wait for Retry-After, back off, give up on the entry, or pause everything on a bad key).
+Every request goes through the shared `RateLimiter` and has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from monitor.state import Status
+
+
+class PublishError(Exception):
+    """A request that did not have its effect. `status` is the HTTP status, if there was one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RateLimited(PublishError):
+    """420 or 429: wait `retry_after` seconds (from the Retry-After header) and try again."""
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class Transient(PublishError):
+    """5xx, a timeout, a refused or reset connection: back off and try again, for as long as it takes."""
+
+
+class Unauthorized(PublishError):
+    """401 or 403: the key is wrong. Nothing will work until the config is fixed."""
+
+
+class Rejected(PublishError):
+    """Another 4xx (404, 422, ...): retrying the same request cannot help. Carries the page's message."""
+
+
+class NotFound(Rejected):
+    """404: the incident or component does not exist (any more) on the page."""
+
+
+class IncidentStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+class Impact(StrEnum):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+IMPACT = {
+    Status.DEGRADED_PERFORMANCE: Impact.MINOR,
+    Status.PARTIAL_OUTAGE: Impact.MAJOR,
+    Status.MAJOR_OUTAGE: Impact.CRITICAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRequest:
+    """One incident create or update, in our terms; the provider maps it to its API."""
+
+    name: str
+    status: IncidentStatus
+    body: str
+    remote_component: str  # the component's id on the page
+    component_status: Status  # set on the page in the same call
+    impact: Impact
+    component: str  # our component id: goes into the incident's metadata
+    key: str  # our id of this incident (component and start): metadata too
+    backfill_date: float | None = None  # set: a historical, already resolved incident
+    notify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteIncident:
+    id: str
+    name: str
+    status: str  # the page's incident status (investigating, ..., resolved)
+    component: str | None  # our component id, from metadata, when the incident is ours
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteComponent:
+    id: str
+    name: str
+    status: str
+    group: str | None  # the name of its group, if any
+    is_group: bool = False
+
+
+class Provider(Protocol):
+    """A status page's API, as far as we need it."""
+
+    name: str
+
+    async def create_incident(self, request: IncidentRequest) -> str:
+        """Open (or backfill) an incident; returns its id on the page."""
+
+    async def update_incident(self, incident_id: str, request: IncidentRequest) -> None:
+        """Post an update: new status, body and component status."""
+
+    async def set_component(self, remote_id: str, status: Status) -> None:
+        """Set a component's status without an incident."""
+
+    async def unresolved_incidents(self) -> list[RemoteIncident]:
+        """Every unresolved incident on the page (all pages of the list)."""
+
+    async def get_incident(self, incident_id: str) -> RemoteIncident:
+        """One incident by id; NotFound if it is gone."""
+
+    async def components(self) -> list[RemoteComponent]:
+        """Every component on the page (all pages of the list)."""
+
+    async def active_maintenance(self) -> set[str]:
+        """Page ids of the components in an active scheduled maintenance."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
+class RateLimiter:
+    """At most one request every `interval` seconds, in the order they asked (FIFO), plus a
+    global pause that a 420/429 with Retry-After can impose on everyone using the same key."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._next = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """No request before `seconds` from now."""
+        self._next = max(self._next, self._clock() + seconds)
+
+    async def wait(self) -> None:
+        async with self._lock:
+            while (delay := self._next - self._clock()) > 0:  # a pause may come in meanwhile
+                await asyncio.sleep(delay)
+            self._next = self._clock() + self.interval
