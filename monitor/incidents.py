@@ -23,8 +23,63 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from monitor.publishers.base import IMPACT, Impact, IncidentRequest, IncidentStatus
 from monitor.state import Status
+
+
+class IncidentStatus(StrEnum):
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+
+
+class Impact(StrEnum):
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+IMPACT = {
+    Status.DEGRADED_PERFORMANCE: Impact.MINOR,
+    Status.PARTIAL_OUTAGE: Impact.MAJOR,
+    Status.MAJOR_OUTAGE: Impact.CRITICAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentRequest:
+    """One incident create or update, in our terms; the provider maps it to its API."""
+
+    name: str
+    status: IncidentStatus
+    body: str
+    remote_component: str  # the component's id on the page
+    component_status: Status  # set on the page in the same call
+    impact: Impact
+    component: str  # our component id: goes into the incident's metadata
+    key: str  # our id of this incident (component and start): metadata too
+    backfill_date: float | None = None  # set: a historical, already resolved incident
+    notify: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteIncident:
+    id: str
+    name: str
+    status: str  # the page's incident status (investigating, ..., resolved)
+    component: str | None  # our component id, from metadata, when the incident is ours
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteComponent:
+    id: str
+    name: str
+    status: str
+    group: str | None  # the name of its group, if any
+    is_group: bool = False
+
 
 OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
 SEVERITY = {

@@ -20,6 +20,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from monitor.incidents import IncidentStatus, Pending, Remote
 from monitor.model import ERROR_KINDS, OUTCOMES, Component, ErrorKind, Outcome, check_key
 from monitor.state import (
     CheckState,
@@ -206,6 +207,27 @@ class Store:
         keys = {id_: key for key, id_ in self.check_ids().items()}
         return {keys[id_]: status for id_, status in by_id.items() if id_ in keys}, components
 
+    def publishing(self, publisher: str) -> tuple[dict[str, Remote], dict[str, int], str | None]:
+        """For `monitor status`: what the page shows per component, pending entries per
+        component, and the publisher's last error (None when it delivers)."""
+        remotes = {
+            component: decode_remote(data)
+            for component, data in self.db.execute(
+                "SELECT component, data FROM publish_state WHERE publisher = ?", [publisher]
+            )
+        }
+        queued = dict(
+            self.db.execute(
+                "SELECT component, count(*) FROM outbox WHERE publisher = ? AND state = 0 "
+                "GROUP BY component",
+                [publisher],
+            ).fetchall()
+        )
+        row = self.db.execute(
+            "SELECT error FROM publisher_health WHERE publisher = ?", [publisher]
+        ).fetchone()
+        return remotes, queued, row[0] if row else None
+
     def transitions(
         self, component: str | None = None, since: float = 0.0
     ) -> list[StoredTransition]:
@@ -344,3 +366,131 @@ class StoredTransition:
     before: str
     after: str
     reason: str
+
+
+@migrations()
+def m003_outbox(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            publisher TEXT NOT NULL,
+            component TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            state INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            done_at INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox (publisher, component, id) WHERE state = 0;
+        CREATE TABLE publish_state (
+            publisher TEXT NOT NULL,
+            component TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (publisher, component)
+        );
+        CREATE TABLE publisher_health (
+            publisher TEXT PRIMARY KEY,
+            error TEXT,
+            since INTEGER NOT NULL
+        );
+        """
+    )
+
+
+OUTBOX_PENDING, OUTBOX_DELIVERED, OUTBOX_FAILED = 0, 1, 2
+
+
+def save_outbox_entry(publisher: str, component: str, transition: ComponentTransition) -> Stmt:
+    """A status change to publish: written in the same batch as the transition itself."""
+    return Stmt(
+        "INSERT INTO outbox (publisher, component, at, before, after, reason) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            publisher,
+            component,
+            _ms(transition.at),
+            transition.before.value,
+            transition.after.value,
+            transition.reason,
+        ),
+    )
+
+
+def encode_remote(remote: Remote) -> str:
+    return json.dumps(asdict(remote), separators=(",", ":"))
+
+
+def decode_remote(data: str) -> Remote:
+    fields = json.loads(data)
+    for name in ("worst", "page_status"):
+        if fields[name] is not None:
+            fields[name] = Status(fields[name])
+    fields["target"] = Status(fields["target"])
+    if fields["incident_status"] is not None:
+        fields["incident_status"] = IncidentStatus(fields["incident_status"])
+    return Remote(**fields)
+
+
+def load_outbox(
+    db: sqlite_utils.Database, publisher: str
+) -> dict[str, tuple[Remote | None, list[Pending]]]:
+    """Per component: what the page shows (None: never published) and the pending changes."""
+    out: dict[str, tuple[Remote | None, list[Pending]]] = {}
+    for component, data in db.execute(
+        "SELECT component, data FROM publish_state WHERE publisher = ?", [publisher]
+    ):
+        out[component] = (decode_remote(data), [])
+    for id_, component, at, before, after, reason in db.execute(
+        "SELECT id, component, at, before, after, reason FROM outbox "
+        "WHERE publisher = ? AND state = 0 ORDER BY id",
+        [publisher],
+    ):
+        remote, pending = out.setdefault(component, (None, []))
+        pending.append(Pending(id_, at / 1000, Status(before), Status(after), reason))
+    return out
+
+
+def record_delivery(
+    db: sqlite_utils.Database,
+    publisher: str,
+    component: str,
+    remote: Remote,
+    through: int | None,
+    at: float,
+    error: str | None = None,
+) -> None:
+    """After a request: save what the page now shows and close the entries it covered
+    (delivered, or failed with the page's message). One transaction, committed on return."""
+    with db.conn:
+        db.execute(
+            "INSERT OR REPLACE INTO publish_state (publisher, component, data) VALUES (?, ?, ?)",
+            [publisher, component, encode_remote(remote)],
+        )
+        if through is not None:
+            db.execute(
+                "UPDATE outbox SET state = ?, error = ?, done_at = ? "
+                "WHERE publisher = ? AND component = ? AND state = 0 AND id <= ?",
+                [
+                    OUTBOX_FAILED if error else OUTBOX_DELIVERED,
+                    error,
+                    _ms(at),
+                    publisher,
+                    component,
+                    through,
+                ],
+            )
+
+
+def record_publisher_health(
+    db: sqlite_utils.Database, publisher: str, error: str | None, at: float
+) -> None:
+    with db.conn:
+        db.execute(
+            "INSERT INTO publisher_health (publisher, error, since) VALUES (?, ?, ?) "
+            "ON CONFLICT(publisher) DO UPDATE SET error = excluded.error, since = excluded.since "
+            "WHERE publisher_health.error IS NOT excluded.error",
+            [publisher, error, _ms(at)],
+        )

@@ -7,8 +7,16 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.incidents import Action, Kind, Pending, Planner, Remote, Target
-from monitor.publishers.base import Impact, IncidentStatus
+from monitor.incidents import (
+    Action,
+    Impact,
+    IncidentStatus,
+    Kind,
+    Pending,
+    Planner,
+    Remote,
+    Target,
+)
 from monitor.state import Status
 
 OP, DEG, PART, MAJ, MAINT = (
@@ -212,9 +220,9 @@ def test_never_two_open_incidents_and_everything_is_delivered(
             assert remote.incident_id is None, "a second incident while one is open"
             ids += 1
             open_incidents += 1
-        if action.request and action.request.status is IncidentStatus.RESOLVED:
-            if action.request.backfill_date is None:
-                open_incidents -= 1
+        request = action.request
+        if request and request.status is IncidentStatus.RESOLVED and request.backfill_date is None:
+            open_incidents -= 1
         remote = apply(action, f"inc{ids}")
         assert open_incidents in (0, 1)
         if action.through is not None:

@@ -11,11 +11,34 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from monitor.incidents import (
+    IMPACT,
+    Impact,
+    IncidentRequest,
+    IncidentStatus,
+    RemoteComponent,
+    RemoteIncident,
+)
 from monitor.state import Status
+
+__all__ = [
+    "IMPACT",
+    "Impact",
+    "IncidentRequest",
+    "IncidentStatus",
+    "NotFound",
+    "Provider",
+    "PublishError",
+    "RateLimited",
+    "RateLimiter",
+    "Rejected",
+    "RemoteComponent",
+    "RemoteIncident",
+    "Transient",
+    "Unauthorized",
+]
 
 
 class PublishError(Exception):
@@ -35,7 +58,7 @@ class RateLimited(PublishError):
 
 
 class Transient(PublishError):
-    """5xx, a timeout, a refused or reset connection: back off and try again, for as long as it takes."""
+    """5xx, a timeout, a refused or reset connection: back off and retry, for as long as it takes."""
 
 
 class Unauthorized(PublishError):
@@ -43,66 +66,11 @@ class Unauthorized(PublishError):
 
 
 class Rejected(PublishError):
-    """Another 4xx (404, 422, ...): retrying the same request cannot help. Carries the page's message."""
+    """Another 4xx (404, 422, ...): retrying cannot help. Carries the page's message."""
 
 
 class NotFound(Rejected):
     """404: the incident or component does not exist (any more) on the page."""
-
-
-class IncidentStatus(StrEnum):
-    INVESTIGATING = "investigating"
-    IDENTIFIED = "identified"
-    MONITORING = "monitoring"
-    RESOLVED = "resolved"
-
-
-class Impact(StrEnum):
-    NONE = "none"
-    MINOR = "minor"
-    MAJOR = "major"
-    CRITICAL = "critical"
-
-
-IMPACT = {
-    Status.DEGRADED_PERFORMANCE: Impact.MINOR,
-    Status.PARTIAL_OUTAGE: Impact.MAJOR,
-    Status.MAJOR_OUTAGE: Impact.CRITICAL,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentRequest:
-    """One incident create or update, in our terms; the provider maps it to its API."""
-
-    name: str
-    status: IncidentStatus
-    body: str
-    remote_component: str  # the component's id on the page
-    component_status: Status  # set on the page in the same call
-    impact: Impact
-    component: str  # our component id: goes into the incident's metadata
-    key: str  # our id of this incident (component and start): metadata too
-    backfill_date: float | None = None  # set: a historical, already resolved incident
-    notify: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteIncident:
-    id: str
-    name: str
-    status: str  # the page's incident status (investigating, ..., resolved)
-    component: str | None  # our component id, from metadata, when the incident is ours
-    key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteComponent:
-    id: str
-    name: str
-    status: str
-    group: str | None  # the name of its group, if any
-    is_group: bool = False
 
 
 class Provider(Protocol):
@@ -151,6 +119,6 @@ class RateLimiter:
 
     async def wait(self) -> None:
         async with self._lock:
-            while (delay := self._next - self._clock()) > 0:  # a pause may come in meanwhile
+            while (delay := self._next - self._clock()) > 0:  # noqa: ASYNC110 - a pause may come
                 await asyncio.sleep(delay)
             self._next = self._clock() + self.interval
