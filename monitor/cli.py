@@ -72,7 +72,8 @@ def main() -> None:
     default="info",
     show_default=True,
 )
-def run(config_path: str | None, log_level: str) -> None:
+@click.option("--dry-run", is_flag=True, help="Publish to the log only, whatever the config says.")
+def run(config_path: str | None, log_level: str, dry_run: bool) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT.
 
     Example: monitor run -c /etc/monitor/checks.toml
@@ -80,17 +81,23 @@ def run(config_path: str | None, log_level: str) -> None:
     config = load(config_path)
     setup_logging(log_level)
     try:
-        asyncio.run(_run(config))
+        daemon = Daemon(config, dry_run=dry_run)
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        sys.exit(2)
+    try:
+        asyncio.run(_run(daemon))
     except OSError as exc:  # the listen address taken, the database folder missing, ...
         raise click.ClickException(str(exc)) from exc
 
 
-async def _run(config: Config) -> None:
+async def _run(daemon: Daemon) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await Daemon(config).run(stop)
+    await daemon.run(stop)
 
 
 @main.command()
@@ -215,11 +222,23 @@ def status(config_path: str | None, as_json: bool) -> None:
         click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
         sys.exit(2)
     store = Store.open(database)
+    publisher = config.publisher.type
     try:
         checks, components = store.statuses()
+        remotes, queued, error = store.publishing(publisher)
     finally:
         store.close()
-    document = status_document(config.components, components, checks)
+    incidents = {
+        cid: {"id": r.incident_id, "status": r.incident_status.value}
+        for cid, r in remotes.items()
+        if r.incident_id is not None and r.incident_status is not None
+    }
+    document = status_document(config.components, components, checks, incidents)
+    document["publisher"] = {
+        "type": publisher,
+        "queued": sum(queued.values()),
+        "error": error,
+    }
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -249,6 +268,17 @@ def status(config_path: str | None, as_json: bool) -> None:
     for component in document["components"]:
         if component["status"] not in (None, "operational"):
             console.print(f"[bold]{component['id']}[/]: {component['reason']}")
+        if component["incident"]:
+            incident = component["incident"]
+            console.print(
+                f"[bold]{component['id']}[/]: incident {incident['id']} ({incident['status']})"
+            )
+    if publisher != "none":
+        waiting = document["publisher"]["queued"]
+        line = f"publisher {publisher}: {waiting} change{'s' * (waiting != 1)} waiting"
+        if error:
+            line += f"; [bold red]{error}[/]"
+        console.print(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

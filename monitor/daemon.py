@@ -10,28 +10,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.delivery import Delivery
 from monitor.engine import Change, StatusEngine
+from monitor.incidents import Planner
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import CheckMetrics, Metrics
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
 from monitor.probes import ProbeContext, run_probe
+from monitor.publishers import make_provider, publish_targets
+from monitor.publishers.base import Provider, RateLimiter
 from monitor.scheduler import ProbeScheduler
 from monitor.server import build_app, start_server
 from monitor.state import ComponentTransition, Status
 from monitor.store import (
     ERROR_KIND_CODE,
     OUTCOME_CODE,
+    ResultRow,
+    Stmt,
     load_statuses,
     register_checks,
     save_check_status,
     save_component_status,
+    save_outbox_entry,
     save_transition,
 )
 from monitor.views import status_document
@@ -57,9 +66,7 @@ class CheckRuntime:
     metrics: CheckMetrics
 
 
-def result_row(
-    check_id: int, at: float, result: ProbeResult
-) -> tuple[int, int, int, int, int | None, int | None, str | None]:
+def result_row(check_id: int, at: float, result: ProbeResult) -> ResultRow:
     return (
         int(at * 1000),
         check_id,
@@ -95,7 +102,10 @@ class Daemon:
         *,
         registry: CollectorRegistry | None = None,
         flush_interval: float = 0.25,
+        dry_run: bool = False,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        """Raises ConfigError when the publisher cannot be set up (no API key, say)."""
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
@@ -107,6 +117,19 @@ class Daemon:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._ctx: ProbeContext | None = None
         self._first_probes: dict[str, ProbeResult] = {}
+        settings = config.publisher
+        self.limiter = RateLimiter(settings.rate_limit)
+        self.provider = make_provider(
+            replace(settings, type="log") if dry_run else settings,
+            os.environ if environ is None else environ,
+            config.path,
+            self.limiter,
+        )
+        self.publisher = self.provider.name if self.provider is not None else None
+        self.targets = publish_targets(config.components, self.publisher)
+        self.planner = Planner(settings.monitoring_for)
+        self.delivery: Delivery | None = None
+        self._page_maintenance: set[str] = set()
 
     def status_document(self) -> dict[str, object]:
         return status_document(self.config.components, self.engine.statuses, self.engine.checks)
@@ -147,17 +170,24 @@ class Daemon:
                 self.scheduler.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.scheduler.start()
                 self._announce()
-                ticker = asyncio.create_task(self._maintenance_ticker(), name="maintenance")
+                tasks = [asyncio.create_task(self._maintenance_ticker(), name="maintenance")]
+                if self.provider is not None:
+                    self.delivery = self._delivery(self.provider)
+                    tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
                 try:
                     await stop.wait()
                 finally:
-                    ticker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await ticker
+                    for task in tasks:
+                        task.cancel()
+                    for task in tasks:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 log.info("stopping: %d probes in flight", len(self._in_flight))
                 self.scheduler.shutdown()
                 await self._drain()
         finally:
+            if self.provider is not None:
+                await self.provider.close()
             if runner is not None:
                 await runner.cleanup()
             await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
@@ -181,9 +211,11 @@ class Daemon:
         for component in self.config.components:
             self.engine.maintenance[component.id] = self.calendar.active(component.id, now)
         changes = self.engine.judge_all(now)
-        for component_id, status in self.engine.statuses.items():
-            self.writer.submit(save_component_status(component_id, status))
-        self._record(changes)
+        writes: list[ResultRow | Stmt] = [
+            save_component_status(component_id, status)
+            for component_id, status in self.engine.statuses.items()
+        ]
+        self.writer.submit(writes + self._record(changes))
         if saved:
             bad = {
                 cid: s.status.value
@@ -198,18 +230,57 @@ class Daemon:
         while True:
             await asyncio.sleep(MAINTENANCE_TICK)
             now = time.time()
-            for component in self.config.components:
-                active = self.calendar.active(component.id, now)
-                self._record(self.engine.set_maintenance(component.id, active, now))
+            self._apply_maintenance(now)
 
-    def _record(self, changes: list[Change]) -> None:
-        """Save transitions, with the statuses they produced, in the next batch, and log them."""
+    def _apply_maintenance(self, now: float) -> None:
+        writes: list[ResultRow | Stmt] = []
+        for component in self.config.components:
+            active = self.calendar.active(component.id, now)
+            if active is None and component.id in self._page_maintenance:
+                active = "scheduled maintenance on the status page"
+            writes += self._record(self.engine.set_maintenance(component.id, active, now))
+        if writes:
+            self.writer.submit(writes)
+
+    def _on_page_maintenance(self, components: set[str]) -> None:
+        if components != self._page_maintenance:
+            self._page_maintenance = components
+            self._apply_maintenance(time.time())
+
+    def _delivery(self, provider: Provider) -> Delivery:
+        publisher = provider.name
+
+        def on_request(outcome: str) -> None:
+            self.metrics.publish_requests.labels(publisher, outcome).inc()
+
+        delivery = Delivery(
+            provider,
+            self.limiter,
+            self.writer,
+            self.targets,
+            self.planner,
+            current=lambda cid: self.engine.statuses[cid],
+            on_request=on_request,
+            on_maintenance=self._on_page_maintenance,
+            maintenance_poll=self.config.publisher.maintenance_poll,
+        )
+        self.metrics.publish_queue.labels(publisher).set_function(lambda: delivery.queue_depth)
+        return delivery
+
+    def _record(self, changes: list[Change]) -> list[ResultRow | Stmt]:
+        """The writes for transitions: the transition, the status it produced, and the outbox
+        entry that publishes it, to go into one transaction. Logs each change."""
+        writes: list[ResultRow | Stmt] = []
         for change in changes:
             transition = change.transition
             if isinstance(transition, ComponentTransition):
                 status = self.engine.statuses[change.component]
-                self.writer.submit(save_component_status(change.component, status))
-                self.writer.submit(save_transition(change.component, None, transition))
+                writes.append(save_component_status(change.component, status))
+                writes.append(save_transition(change.component, None, transition))
+                if self.publisher is not None and change.component in self.targets:
+                    writes.append(save_outbox_entry(self.publisher, change.component, transition))
+                    if self.delivery is not None:
+                        self.delivery.wake()
                 log.log(
                     logging.WARNING if is_worse(transition) else logging.INFO,
                     "component %s: %s -> %s: %s",
@@ -221,7 +292,7 @@ class Daemon:
             else:
                 runtime = self.checks.get(change.check or "")
                 check_id = runtime.check_id if runtime else None
-                self.writer.submit(save_transition(change.component, check_id, transition))
+                writes.append(save_transition(change.component, check_id, transition))
                 log.info(
                     "check %s: %s -> %s (%s)",
                     change.check,
@@ -229,6 +300,7 @@ class Daemon:
                     transition.after,
                     transition.reason,
                 )
+        return writes
 
     def _summarise_first_round(self) -> None:
         """One line once every check has been probed, so a fresh start shows it works."""
@@ -283,9 +355,13 @@ class Daemon:
             started = planned + lateness
             result = await run_probe(runtime.check, self._ctx)
             changes = self.engine.observe(key, result, time.time())
-            self.writer.submit(result_row(runtime.check_id, started, result))
-            self.writer.submit(save_check_status(runtime.check_id, self.engine.checks[key]))
-            self._record(changes)
+            self.writer.submit(
+                [
+                    result_row(runtime.check_id, started, result),
+                    save_check_status(runtime.check_id, self.engine.checks[key]),
+                    *self._record(changes),
+                ]
+            )
             runtime.metrics.observe(result)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s", key, describe(result))

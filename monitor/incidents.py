@@ -335,7 +335,9 @@ class Planner:
                 calm = pending[:relapse] if relapse is not None else pending
                 entry = calm[-1] if calm else None
                 return self._resolve(target, remote, entry, remote.recovered_at)
-        if not pending:
+        if not pending:  # nothing new; but someone may have changed the component by hand
+            if remote.page_status is not remote.target:
+                return self._component(remote, remote.target, None)
             return None
         end = _episode_end(pending, 0, now, self.hold)
         if end is not None:

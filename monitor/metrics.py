@@ -83,6 +83,18 @@ class Metrics:
             buckets=DELAY_BUCKETS,
             registry=registry,
         )
+        self.publish_requests = Counter(
+            "monitor_publish_requests_total",
+            "Requests to the status page, by outcome (ok, retry, error).",
+            ["publisher", "outcome"],
+            registry=registry,
+        )
+        self.publish_queue = Gauge(
+            "monitor_publish_queue_depth",
+            "Status changes waiting to be delivered to the status page.",
+            ["publisher"],
+            registry=registry,
+        )
         build = Gauge(
             "monitor_build_info",
             "Always 1; the version is a label.",

@@ -169,6 +169,8 @@ class PublisherSettings:
     api_key_env: str | None = None
     api_key_file: Path | None = None
     monitoring_for: float = 600.0
+    rate_limit: float = 1.0  # requests per second to the page, for all components together
+    maintenance_poll: float = 60.0  # seconds between looks at the page's active maintenance
 
 
 @dataclass(frozen=True, kw_only=True)

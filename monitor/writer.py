@@ -75,8 +75,9 @@ class Writer:
         self._thread.start()
         self._ready.result()
 
-    def submit(self, item: ResultRow | Stmt) -> None:
-        """Queue a result row or a statement for the next batch. Never blocks."""
+    def submit(self, item: ResultRow | Stmt | list[ResultRow | Stmt]) -> None:
+        """Queue a result row, a statement, or a list of them that must land in the same
+        transaction, for the next batch. Never blocks."""
         self._queue.put(item)
 
     def call(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
@@ -149,7 +150,10 @@ class Writer:
         self._flush(db)
 
     def _take(self, item: object) -> None:
-        if isinstance(item, Stmt):
+        if isinstance(item, list):
+            for each in item:
+                self._take(each)
+        elif isinstance(item, Stmt):
             self._statements[item.key if item.key is not None else object()] = item
         else:
             self._pending.append(item)  # type: ignore[arg-type]

@@ -49,6 +49,8 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "api_key_env": values.env_name,
     "api_key_file": values.path,
     "monitoring_for": values.duration(0, inclusive=True),
+    "rate_limit": values.positive_number,
+    "maintenance_poll": values.duration(0, inclusive=True),
 }
 CHECK_KEYS: dict[str, Parser] = {
     "interval": values.duration(1, inclusive=True),

@@ -101,6 +101,15 @@ def integer(low: int, high: int | None = None) -> Parser:
     return parse
 
 
+def positive_number(value: object) -> float:
+    """A number above 0, like 1 or 0.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid(f"must be a number above 0, like 1 or 0.5, got {show(value)}")
+    if value <= 0:
+        raise Invalid(f"must be above 0, like 1 or 0.5, got {value}")
+    return float(value)
+
+
 def fraction(value: object) -> float:
     """A share from 0 to 1, like 0.3 (30%)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -1,0 +1,57 @@
+"""Status page providers: one module each, a plain dict registry, and what to publish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from monitor.config import ConfigError, read_api_key
+from monitor.incidents import Target
+from monitor.model import Component, PublisherSettings
+from monitor.publishers.base import Provider, RateLimiter
+from monitor.publishers.log import LogProvider
+from monitor.publishers.statuspage import StatuspageProvider
+
+Factory = Callable[[PublisherSettings, str, RateLimiter], Provider]
+
+
+def _statuspage(settings: PublisherSettings, key: str, limiter: RateLimiter) -> Provider:
+    assert settings.url is not None and settings.page_id is not None
+    return StatuspageProvider(settings.url, settings.page_id, key, limiter)
+
+
+PROVIDERS: dict[str, Factory] = {"statuspage": _statuspage}
+
+
+def make_provider(
+    settings: PublisherSettings,
+    environ: Mapping[str, str],
+    config_path: Path,
+    limiter: RateLimiter,
+) -> Provider | None:
+    """The provider the config asks for; None for `none`. Raises ConfigError (no key, say)."""
+    if settings.type == "none":
+        return None
+    if settings.type == "log":
+        return LogProvider()
+    factory = PROVIDERS.get(settings.type)
+    if factory is None:
+        raise ConfigError(
+            config_path,
+            [
+                f"{config_path}: [publisher]: type: {settings.type!r} is not supported yet; "
+                f"use one of {', '.join(sorted([*PROVIDERS, 'log', 'none']))}"
+            ],
+        )
+    return factory(settings, read_api_key(settings, environ, path=config_path), limiter)
+
+
+def publish_targets(components: Sequence[Component], publisher: str | None) -> dict[str, Target]:
+    """The components to publish: those with a remote_id (every one for the log publisher)."""
+    if publisher is None:
+        return {}
+    return {
+        c.id: Target(c.id, c.name, c.remote_id or c.id)
+        for c in components
+        if c.remote_id is not None or publisher == "log"
+    }

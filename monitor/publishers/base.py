@@ -58,7 +58,7 @@ class RateLimited(PublishError):
 
 
 class Transient(PublishError):
-    """5xx, a timeout, a refused or reset connection: back off and retry, for as long as it takes."""
+    """5xx, a timeout, a refused or reset connection: back off and retry for as long as it takes."""
 
 
 class Unauthorized(PublishError):

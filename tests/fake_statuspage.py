@@ -1,0 +1,484 @@
+"""A fake Atlassian Statuspage v1 for the publisher tests: a real aiohttp server on 127.0.0.1 in a
+thread of its own, so sync tests, async tests and a daemon subprocess can all talk to it.
+
+It refuses what the real API refuses (the facts in shared/reference/README.md) with the same
+codes and a clear `message`, keeps components and incidents (with every update) in memory, and
+lets a test script failures, rate limits and hangs and read every request it saw. All test
+controls are thread-safe. Sync test: `fake_statuspage.fail_next(...)`; async test: the same calls
+(none of them blocks, except `wait_requests`/`wait_held`: `await asyncio.to_thread(...)` those).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import fnmatch
+import itertools
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage"}
+COMPONENT_STATUSES |= {"under_maintenance"}
+INCIDENT_STATUSES = {"investigating", "identified", "monitoring", "resolved"}
+INCIDENT_STATUSES |= {"scheduled", "in_progress", "verifying", "completed"}
+IMPACTS = {"none", "maintenance", "minor", "major", "critical"}
+INCIDENT_FIELDS = {"name", "status", "body", "impact_override", "components", "component_ids"}
+INCIDENT_FIELDS |= {"deliver_notifications", "metadata", "backfilled", "backfill_date"}
+INCIDENT_FIELDS |= {"scheduled_for", "scheduled_until", "reminder_intervals"}
+UNRESOLVED = {"investigating", "identified", "monitoring"}
+ACTIVE_MAINTENANCE = {"in_progress", "verifying"}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as it arrived. `path` is below /v1, e.g. "/pages/page1/incidents"."""
+
+    at: float  # time.monotonic()
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    authorization: str | None
+
+
+@dataclass
+class _Script:
+    count: int
+    method: str
+    path: str
+    status: int | None = None
+    retry_after: float | str | None = None  # a str is sent as is
+    delay: float = 0.0
+    hang: bool = False  # no effect, no answer until release(); then 503
+    accept: bool = False  # the effect, then no answer until release()
+
+    def matches(self, method: str, path: str) -> bool:
+        return _matches(self.method, self.path, method, path)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+def _refuse_unless(ok: object, message: str) -> None:
+    if not ok:
+        raise Refused(422, message)
+
+
+def _wrapped(body: Any, key: str) -> dict[str, Any]:
+    fields = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(fields, dict):
+        raise Refused(422, f'expected a JSON body {{"{key}": {{...}}}}')
+    return fields
+
+
+def _header(seconds: float | str) -> str:
+    return seconds if isinstance(seconds, str) else f"{seconds:g}"
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
+
+
+class FakeStatuspage:
+    def __init__(self, api_key: str = "test-key", page_id: str = "page1") -> None:
+        self.api_key = api_key  # tests may change it at any time
+        self.page_id = page_id
+        self.port = 0
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
+        self._components: dict[str, dict[str, Any]] = {}
+        self._incidents: dict[str, dict[str, Any]] = {}
+        self._seen: list[Seen] = []
+        self._scripts: list[_Script] = []
+        self._held: list[asyncio.Event] = []
+        self.holds = 0  # requests held so far (hang_next), released or not
+        self._ids = itertools.count(1)
+        self._last_unpaginated = -math.inf
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-statuspage")
+        self._runner: web.AppRunner | None = None
+        self._routes: list[tuple[str, str, Callable[[str, dict[str, str], Any], Any]]] = [
+            ("GET", r"/components", self._list_components),
+            ("PATCH", r"/components/([^/]+)", self._patch_component),
+            ("GET", r"/incidents/unresolved", self._unresolved),
+            ("GET", r"/incidents/active_maintenance", self._active_maintenance),
+            ("POST", r"/incidents", self._create_incident),
+            ("GET", r"/incidents/([^/]+)", self._get_incident),
+            ("PATCH", r"/incidents/([^/]+)", self._patch_incident),
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeStatuspage:
+        self._thread.daemon = True
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/v1/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1
+        )
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner, self.port = runner, runner.addresses[0][1]
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        retry_after: float | str | None = None,
+        method: str = "*",
+        path: str = "*",
+    ) -> None:
+        """The next `count` requests matching `method` and `path` (a glob on the path below /v1,
+        e.g. "*/incidents*") get `status` (with Retry-After when given) and have no effect."""
+        self._script(_Script(count, method, path, status=status, retry_after=retry_after))
+
+    def delay_next(self, count: int, seconds: float, *, method: str = "*", path: str = "*") -> None:
+        """The next `count` matching requests are answered normally after `seconds`."""
+        self._script(_Script(count, method, path, delay=seconds))
+
+    def hang_next(
+        self, count: int = 1, *, accept: bool = False, method: str = "*", path: str = "*"
+    ) -> None:
+        """The next `count` matching requests get no answer until `release()`. Without `accept`
+        they have no effect (and get a 503 when released); with it they take effect first and
+        the real answer is held back, so the client never learns, say, the new incident's id."""
+        self._script(_Script(count, method, path, hang=not accept, accept=accept))
+
+    def release(self) -> None:
+        """Lets every held request go."""
+        with self.lock:
+            held, self._held = self._held, []
+        for event in held:
+            self._loop.call_soon_threadsafe(event.set)
+
+    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
+        with self.lock:
+            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
+
+    def wait_requests(
+        self, count: int, *, method: str = "*", path: str = "*", timeout: float = 5.0
+    ) -> list[Seen]:
+        """Blocks until `count` matching requests have arrived; returns them."""
+        self._wait(lambda: len(self.requests(method, path)) >= count, timeout, f"{count} requests")
+        return self.requests(method, path)
+
+    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
+        """Blocks until `count` requests have been held (for `accept`, after their effect)."""
+        self._wait(lambda: self.holds >= count, timeout, f"{count} held requests")
+
+    def add_component(
+        self, name: str, *, group_id: str | None = None, status: str = "operational"
+    ) -> str:
+        with self.lock:
+            cid = f"c{next(self._ids):011d}"
+            self._components[cid] = dict(id=cid, group_id=group_id, group=False, name=name)
+            self._components[cid] |= dict(status=status, position=len(self._components))
+            if group_id is not None:
+                self._components[group_id]["components"].append(cid)
+            return cid
+
+    def add_group(self, name: str) -> str:
+        with self.lock:
+            gid = self.add_component(name)
+            self._components[gid] |= {"group": True, "components": []}
+            return gid
+
+    def add_incident(
+        self,
+        name: str,
+        *,
+        status: str = "investigating",
+        metadata: dict[str, Any] | None = None,
+        components: Iterable[str] = (),
+    ) -> str:
+        """An incident made by hand on the page (no validation)."""
+        with self.lock:
+            iid = f"i{next(self._ids):011d}"
+            self._incidents[iid] = dict(id=iid, name=name, status=status, metadata=metadata or {})
+            self._incidents[iid] |= dict(impact_override=None, backfilled=False, backfill_date=None)
+            self._incidents[iid] |= dict(component_ids=list(components), created_at=time.time())
+            self._incidents[iid] |= dict(resolved_at=None, updates=[])
+            return iid
+
+    def add_maintenance(self, component_ids: Iterable[str], name: str = "Maintenance") -> str:
+        """An in-progress scheduled maintenance covering `component_ids`."""
+        with self.lock:
+            ids = list(component_ids)
+            for cid in ids:
+                self._components[cid]["status"] = "under_maintenance"
+            return self.add_incident(name, status="in_progress", components=ids)
+
+    def resolve(self, incident_id: str, body: str = "Resolved by hand.") -> None:
+        """What an operator does on the page; ends a maintenance too."""
+        with self.lock:
+            inc = self._incidents[incident_id]
+            done = "completed" if inc["status"] in ACTIVE_MAINTENANCE else "resolved"
+            self._apply(inc, {"status": done, "body": body})
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """A copy, with `updates`: [{status, body, components, deliver_notifications, at}]."""
+        with self.lock:
+            return copy.deepcopy(self._incidents[incident_id])
+
+    def incidents(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self._incidents.values()))
+
+    def component(self, component_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._components[component_id])
+
+    def _script(self, script: _Script) -> None:
+        with self.lock:
+            self._scripts.append(script)
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        with self._changed:
+            if not self._changed.wait_for(predicate, timeout):
+                raise AssertionError(f"fake statuspage: timed out after {timeout} s for {what}")
+
+    # -- the server --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        path = "/" + request.match_info["tail"]
+        auth = request.headers.get("Authorization")
+        with self._changed:
+            self._seen.append(
+                Seen(time.monotonic(), request.method, path, dict(request.query), body, auth)
+            )
+            self._changed.notify_all()
+            matching = (s for s in self._scripts if s.count > 0 and s.matches(request.method, path))
+            script = next(matching, _Script(0, "*", "*"))
+            script.count -= 1
+        await asyncio.sleep(script.delay)
+        if script.hang:
+            await self._hold()
+            return web.json_response({"message": "released by the test"}, status=503)
+        if script.status is not None:
+            retry_after = script.retry_after
+            headers = {} if retry_after is None else {"Retry-After": _header(retry_after)}
+            return web.json_response(
+                {"message": "scripted failure"}, status=script.status, headers=headers
+            )
+        json_body = request.content_type == "application/json" or request.method == "GET"
+        with self.lock:
+            status, data, headers = self._dispatch(
+                request.method, path, request.query, body, auth, json_body
+            )
+        if script.accept:
+            await self._hold()
+        return web.json_response(data, status=status, headers=headers)
+
+    async def _hold(self) -> None:
+        event = asyncio.Event()
+        with self._changed:
+            self._held.append(event)
+            self.holds += 1
+            self._changed.notify_all()
+        await event.wait()
+
+    def _dispatch(
+        self, method: str, path: str, query: Any, body: Any, auth: str | None, json_body: bool
+    ) -> tuple[int, Any, dict[str, str]]:
+        if auth != f"OAuth {self.api_key}":
+            return 401, {"error": "Could not authenticate"}, {}
+        match = re.fullmatch(r"/pages/([^/]+)(/.*)", path)
+        if match is None or match[1] != self.page_id:
+            return 404, {"message": "The requested resource could not be found."}, {}
+        for verb, pattern, handler in self._routes:
+            if verb != method or (found := re.fullmatch(pattern, match[2])) is None:
+                continue
+            try:
+                if not json_body:
+                    raise Refused(415, "send JSON with Content-Type: application/json")
+                status, data = handler(found[1] if found.groups() else "", dict(query), body)
+            except Refused as exc:
+                headers = {"Retry-After": f"{exc.retry_after:g}"} if exc.retry_after else {}
+                return exc.status, {"message": exc.message}, headers
+            return status, data, {}
+        return 404, {"message": "The requested resource could not be found."}, {}
+
+    def _page(self, items: list[Any], query: dict[str, str]) -> tuple[int, list[Any]]:
+        try:
+            page, per_page = int(query.get("page", 1)), min(int(query.get("per_page", 100)), 100)
+        except ValueError:
+            raise Refused(400, "page and per_page must be integers") from None
+        _refuse_unless(page >= 1 and per_page >= 1, "page and per_page must be at least 1")
+        return 200, copy.deepcopy(items[(page - 1) * per_page : page * per_page])
+
+    def _list_components(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if "page" not in query:  # the real API allows one unpaginated list a minute
+            if time.monotonic() - self._last_unpaginated < 60:
+                raise Refused(420, "unpaginated component lists: 1 a minute", retry_after=60)
+            self._last_unpaginated = time.monotonic()
+        return self._page(list(self._components.values()), query)
+
+    def _patch_component(self, cid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if cid not in self._components:
+            raise Refused(404, f"no component {cid}")
+        fields = _wrapped(body, "component")
+        _refuse_unless(set(fields) <= {"status", "name", "description"}, f"fields: {list(fields)}")
+        status = fields.get("status", self._components[cid]["status"])
+        _refuse_unless(status in COMPONENT_STATUSES, f"status {status!r} is not a component status")
+        self._components[cid]["status"] = status
+        return 200, copy.deepcopy(self._components[cid])
+
+    def _unresolved(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        found = [self._view(i) for i in self._incidents.values() if i["status"] in UNRESOLVED]
+        return self._page(found, query)
+
+    def _active_maintenance(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        found = [
+            self._view(i) for i in self._incidents.values() if i["status"] in ACTIVE_MAINTENANCE
+        ]
+        return self._page(found, query)
+
+    def _get_incident(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if iid not in self._incidents:
+            raise Refused(404, f"no incident {iid}")
+        return 200, self._view(self._incidents[iid])
+
+    def _create_incident(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        fields = self._incident_fields(body, backfilled=False)
+        name = fields.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise Refused(422, "incident name can't be blank")
+        iid = self.add_incident(name)
+        self._apply(self._incidents[iid], {"status": "investigating", **fields})
+        return 201, self._view(self._incidents[iid])
+
+    def _patch_incident(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if iid not in self._incidents:
+            raise Refused(404, f"no incident {iid}")
+        fields = self._incident_fields(body, backfilled=self._incidents[iid]["backfilled"])
+        self._apply(self._incidents[iid], fields)
+        return 200, self._view(self._incidents[iid])
+
+    def _incident_fields(self, body: Any, *, backfilled: bool) -> dict[str, Any]:
+        """The README's rules for an incident's fields; a 422 naming the first one broken."""
+        fields = _wrapped(body, "incident")
+        _refuse_unless(
+            set(fields) <= INCIDENT_FIELDS, f"unknown fields {set(fields) - INCIDENT_FIELDS}"
+        )
+        check = fields.get
+        for key, limit in (("name", 255), ("body", 25_000)):
+            _refuse_unless(isinstance(check(key, ""), str), f"{key} must be a string")
+            _refuse_unless(len(check(key, "")) <= limit, f"{key} is longer than {limit} characters")
+        status, impact = check("status", "investigating"), check("impact_override", "none")
+        _refuse_unless(status in INCIDENT_STATUSES, f"status {status!r} is not an incident status")
+        _refuse_unless(impact in IMPACTS, f"impact_override {impact!r} is not an impact")
+        components, ids = check("components", {}), check("component_ids", [])
+        _refuse_unless(
+            isinstance(components, dict),
+            f"components must be a map of component id to status, not {type(components).__name__}",
+        )
+        _refuse_unless(isinstance(ids, list), "component_ids must be a list")
+        for cid in [*components, *ids]:
+            _refuse_unless(cid in self._components, f"unknown component id {cid!r}")
+        for value in components.values():
+            _refuse_unless(value in COMPONENT_STATUSES, f"{value!r} is not a component status")
+        metadata = check("metadata", {})
+        _refuse_unless(
+            isinstance(metadata, dict) and all(isinstance(v, dict) for v in metadata.values()),
+            "metadata: every top-level value must be an object",
+        )
+        if backfilled or check("backfilled"):
+            _refuse_unless(
+                not components and not ids, "components cannot be set on a backfilled incident"
+            )
+        if check("backfilled"):
+            try:
+                dt.datetime.fromisoformat(str(check("backfill_date")))
+            except ValueError:
+                raise Refused(422, "backfill_date must be a timestamp") from None
+        return dict(fields)
+
+    def _apply(self, inc: dict[str, Any], fields: dict[str, Any]) -> None:
+        now = time.time()
+        for key in ("name", "status", "impact_override", "metadata", "backfilled", "backfill_date"):
+            inc[key] = fields.get(key, inc[key])
+        changes = fields.get("components", {})
+        for cid, status in changes.items():
+            self._components[cid]["status"] = status
+        for cid in [*changes, *fields.get("component_ids", [])]:
+            if cid not in inc["component_ids"]:
+                inc["component_ids"].append(cid)
+        if inc["status"] in {"resolved", "completed"} and inc["resolved_at"] is None:
+            inc["resolved_at"] = now
+        inc["updates"].append(
+            {
+                "status": inc["status"],
+                "body": fields.get("body", ""),
+                "components": dict(changes),
+                "at": now,
+                "deliver_notifications": fields.get("deliver_notifications", True),
+            }
+        )
+
+    def _view(self, inc: dict[str, Any]) -> dict[str, Any]:
+        """An incident as the API shows it: components as objects, updates newest first."""
+        view = {k: v for k, v in inc.items() if k not in {"component_ids", "updates"}}
+        view |= {
+            "page_id": self.page_id,
+            "impact": inc["impact_override"] or "none",
+            "created_at": _iso(inc["created_at"]),
+            "resolved_at": _iso(inc["resolved_at"]),
+            "components": [self._components[c] for c in inc["component_ids"]],
+            "incident_updates": [
+                dict(status=u["status"], body=u["body"], created_at=_iso(u["at"]))
+                for u in reversed(inc["updates"])
+            ],
+        }
+        return copy.deepcopy(view)
+
+
+def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
+    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
+
+
+@pytest.fixture(name="fake_statuspage")
+def fake_statuspage_fixture() -> Iterator[FakeStatuspage]:
+    """A started fake with key "test-key" and page "page1"; `.url` is the API base. Use it with
+    `from tests.fake_statuspage import fake_statuspage_fixture  # noqa: F401` and an argument
+    named `fake_statuspage`, from sync and async tests alike."""
+    fake = FakeStatuspage().start()
+    yield fake
+    fake.stop()
