@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from monitor import __version__
 from monitor.delivery import Delivery
 from monitor.engine import Change, StatusEngine
-from monitor.incidents import Planner
+from monitor.incidents import Planner, templates_from
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import CheckMetrics, Metrics
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
@@ -127,7 +127,7 @@ class Daemon:
         )
         self.publisher = self.provider.name if self.provider is not None else None
         self.targets = publish_targets(config.components, self.publisher)
-        self.planner = Planner(settings.monitoring_for)
+        self.planner = Planner(settings.monitoring_for, templates_from(settings))
         self.delivery: Delivery | None = None
         self._page_maintenance: set[str] = set()
 

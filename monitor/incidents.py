@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from monitor.model import PublisherSettings
 from monitor.state import Status
 
 
@@ -108,6 +109,19 @@ class Templates:
     monitoring: str = "Recovered at {since}; we are monitoring. Last problem: {reason}."
     resolved: str = "Resolved: {component} has been operational since {since}."
     backfill: str = "{status} from {since} to {until}, published late: {reason}."
+
+
+def templates_from(settings: PublisherSettings) -> Templates:
+    """The config's wording where it sets some, the built-in wording elsewhere."""
+    chosen = {
+        "name": settings.incident_name,
+        "investigating": settings.body_investigating,
+        "update": settings.body_update,
+        "monitoring": settings.body_monitoring,
+        "resolved": settings.body_resolved,
+        "backfill": settings.body_backfill,
+    }
+    return Templates(**{field: text for field, text in chosen.items() if text is not None})
 
 
 @dataclass(frozen=True, slots=True)

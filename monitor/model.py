@@ -171,6 +171,13 @@ class PublisherSettings:
     monitoring_for: float = 600.0
     rate_limit: float = 1.0  # requests per second to the page, for all components together
     maintenance_poll: float = 60.0  # seconds between looks at the page's active maintenance
+    # The words of incidents; None keeps the built-in wording (monitor.incidents.Templates).
+    incident_name: str | None = None
+    body_investigating: str | None = None
+    body_update: str | None = None
+    body_monitoring: str | None = None
+    body_resolved: str | None = None
+    body_backfill: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -63,6 +63,10 @@ CRON = 'must be 5 fields "minute hour day month weekday", like "0 2 * * sun"'
 RFC3339 = 'must be an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
 
 INVALID: dict[str, list[str]] = {
+    "invalid-template-field.toml": [
+        "[publisher]: incident_name: unknown field {state}; allowed: {component}, {status}, "
+        "{reason}, {since}, {until}",
+    ],
     "invalid-flaky-exit-not-below-enter.toml": [
         'component "Web" check 1 (http): flaky_exit: must be less than flaky_enter (0.2) so a '
         "flaky check does not flap at the edge, got 0.2",

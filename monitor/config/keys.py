@@ -51,6 +51,12 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "monitoring_for": values.duration(0, inclusive=True),
     "rate_limit": values.positive_number,
     "maintenance_poll": values.duration(0, inclusive=True),
+    "incident_name": values.template,
+    "body_investigating": values.template,
+    "body_update": values.template,
+    "body_monitoring": values.template,
+    "body_resolved": values.template,
+    "body_backfill": values.template,
 }
 CHECK_KEYS: dict[str, Parser] = {
     "interval": values.duration(1, inclusive=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import string
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,28 @@ def integer(low: int, high: int | None = None) -> Parser:
         return value
 
     return parse
+
+
+TEMPLATE_FIELDS = ("component", "status", "reason", "since", "until")
+
+
+def template(value: object) -> str:
+    """Text with {fields} from TEMPLATE_FIELDS, like "{component}: {status}"."""
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"must be a non-empty string, got {show(value)}")
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as exc:
+        raise Invalid(
+            f"is not a valid template ({exc}); write {{ and }} as {{{{ and }}}}"
+        ) from None
+    unknown = [f for f in fields if f not in TEMPLATE_FIELDS]
+    if unknown:
+        raise Invalid(
+            f"unknown field {{{unknown[0]}}}; allowed: "
+            + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+        )
+    return value
 
 
 def positive_number(value: object) -> float:
