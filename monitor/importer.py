@@ -17,7 +17,7 @@ from collections.abc import Iterable
 import tomli_w
 
 from monitor.config import slugify
-from monitor.publishers.base import RemoteComponent
+from monitor.incidents import RemoteComponent
 
 HEADER = """\
 # Components imported from the status page by `monitor import statuspage`.
@@ -63,7 +63,7 @@ def _entry(component: RemoteComponent, taken: set[str]) -> str:
     if chosen != slugify(name):
         entry["id"] = chosen
     entry["remote_id"] = component.id
-    return tomli_w.dumps({"component": [entry]})
+    return "[[component]]\n" + tomli_w.dumps(entry)  # tomli-w would inline a short table
 
 
 def _unique_id(name: str, component: RemoteComponent, taken: set[str]) -> str:

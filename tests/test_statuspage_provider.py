@@ -171,7 +171,7 @@ async def test_unresolved_incidents_reads_every_page_and_our_metadata(
     ours = fake_statuspage.add_incident(
         "ours", status="monitoring", metadata={"monitor": {"component": "db", "key": "db/1"}}
     )
-    odd = fake_statuspage.add_incident("odd", metadata={"monitor": {"component": 7}})
+    odd = fake_statuspage.add_incident("odd", metadata={"monitor": {"component": 7, "key": [1]}})
     fake_statuspage.add_incident("old", status="resolved")
 
     found = await provider.unresolved_incidents()
@@ -382,6 +382,34 @@ async def test_accept_then_hang_leaves_an_incident_findable_by_its_key(
     assert fake_statuspage.holds == 1
 
 
+async def test_a_slow_answer_within_the_deadline_is_fine(
+    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
+) -> None:
+    fake_statuspage.add_component("Payment API")
+    fake_statuspage.delay_next(1, 0.2)
+    started = time.monotonic()
+
+    assert [c.name for c in await provider.components()] == ["Payment API"]
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_a_held_request_released_without_effect_is_a_503(
+    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
+) -> None:
+    remote = fake_statuspage.add_component("Payment API")
+    fake_statuspage.hang_next(method="PATCH")
+    call = asyncio.create_task(provider.set_component(remote, Status.MAJOR_OUTAGE))
+    await asyncio.to_thread(fake_statuspage.wait_held, 1)
+    assert not call.done()
+
+    fake_statuspage.release()
+
+    with pytest.raises(Transient) as caught:
+        await call
+    assert caught.value.status == 503
+    assert fake_statuspage.component(remote)["status"] == "operational"
+
+
 def test_usable_from_sync_code(fake_statuspage: FakeStatuspage) -> None:
     """Built outside any loop (as the CLI does), used inside one."""
     provider = StatuspageProvider(fake_statuspage.url, PAGE, KEY, RateLimiter(FAST))
@@ -451,15 +479,17 @@ async def test_the_key_is_in_no_message_of_any_fake_failure(
 ) -> None:
     provider = StatuspageProvider(fake_statuspage.url, PAGE, SECRET, RateLimiter(FAST), timeout=0.3)
     messages = []
-    for status in (401, 404, 420, 422, 500, None):
-        if status is None:
-            fake_statuspage.hang_next()
-        else:
-            fake_statuspage.fail_next(status=status, retry_after=0)
-        with pytest.raises(PublishError) as caught:
-            await provider.components()
-        messages.append(str(caught.value))
-    await provider.close()
+    try:
+        for status in (401, 404, 420, 422, 500, None):
+            if status is None:
+                fake_statuspage.hang_next()
+            else:
+                fake_statuspage.fail_next(status=status, retry_after=0)
+            with pytest.raises(PublishError) as caught:
+                await provider.components()
+            messages.append(str(caught.value))
+    finally:
+        await provider.close()
 
     assert len(messages) == 6
     assert not any(SECRET in message for message in messages)
