@@ -1,0 +1,290 @@
+"""Delivery to a fake Statuspage: the real worker, writer, SQLite file and provider, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from monitor.delivery import Delivery
+from monitor.incidents import Planner, Target
+from monitor.publishers.base import RateLimiter
+from monitor.publishers.statuspage import StatuspageProvider
+from monitor.state import ComponentStatus, ComponentTransition, Status
+from monitor.store import Store, save_outbox_entry
+from monitor.writer import Writer
+
+from .fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
+
+OP, DEG, PART, MAJ = (
+    Status.OPERATIONAL,
+    Status.DEGRADED_PERFORMANCE,
+    Status.PARTIAL_OUTAGE,
+    Status.MAJOR_OUTAGE,
+)
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class Page:
+    """The daemon's side of publishing: a writer, an engine's statuses, and the worker."""
+
+    def __init__(self, path: Path, fake: FakeStatuspage, names: list[str]) -> None:
+        self.fake = fake
+        self.path = path
+        self.writer = Writer(path, flush_interval=0.01)
+        self.writer.start()
+        self.targets = {n: Target(n, n.title(), fake.add_component(n.title())) for n in names}
+        self.statuses = {n: ComponentStatus(OP, 0.0, "") for n in names}
+        self.delivery: Delivery | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.maintenance: list[set[str]] = []
+
+    def start(
+        self,
+        *,
+        monitoring_for: float = 600.0,
+        rate: float = 50.0,
+        key: str = "test-key",
+        maintenance_poll: float = 0.0,
+    ) -> Delivery:
+        limiter = RateLimiter(rate)
+        provider = StatuspageProvider(self.fake.url, "page1", key, limiter, timeout=2.0)
+        self.delivery = Delivery(
+            provider,
+            limiter,
+            self.writer,
+            self.targets,
+            Planner(monitoring_for),
+            current=lambda cid: self.statuses[cid],
+            on_maintenance=self.maintenance.append,
+            maintenance_poll=maintenance_poll,
+            backoff_base=0.05,
+        )
+        self.task = asyncio.create_task(self.delivery.run())
+        return self.delivery
+
+    async def crash(self) -> None:
+        """The worker dies where it stands, as in a kill -9: nothing more is saved."""
+        assert self.task is not None and self.delivery is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        await self.delivery.provider.close()
+
+    def change(self, name: str, after: Status, reason: str = "checks down") -> None:
+        before = self.statuses[name].status
+        now = time.time()
+        self.statuses[name] = ComponentStatus(after, now, reason)
+        self.writer.submit(
+            save_outbox_entry("statuspage", name, ComponentTransition(now, before, after, reason))
+        )
+        if self.delivery is not None:
+            self.delivery.wake()
+
+    def ours(self) -> list[dict[str, object]]:
+        return [i for i in self.fake.incidents() if i.get("metadata")]
+
+    def pending(self) -> int:
+        store = Store.open(self.path)
+        try:
+            return int(
+                store.db.execute("SELECT count(*) FROM outbox WHERE state = 0").fetchone()[0]
+            )
+        finally:
+            store.close()
+
+
+@pytest.fixture
+async def page(tmp_path: Path, fake_statuspage: FakeStatuspage) -> AsyncIterator[Page]:
+    page = Page(tmp_path / "m.db", fake_statuspage, ["api"])
+    yield page
+    if page.task is not None and not page.task.done():
+        await page.crash()
+    page.writer.stop()
+
+
+def component_status(page: Page, name: str) -> str:
+    return str(page.fake.component(page.targets[name].remote_id)["status"])
+
+
+async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:
+    page.start(monitoring_for=1.0)
+    remote_id = page.targets["api"].remote_id
+    page.change("api", PART, "1 of 2 checks down: eu timeout after 5.0 s")
+    await eventually(lambda: len(page.ours()) == 1, "an incident")
+    (incident,) = page.ours()
+    assert incident["name"] == "Api: partial outage"
+    assert incident["status"] == "investigating" and incident["impact_override"] == "major"
+    assert incident["metadata"] == {
+        "monitor": {"component": "api", "key": incident["metadata"]["monitor"]["key"]}
+    }  # type: ignore[index]
+    assert component_status(page, "api") == "partial_outage"
+    first = incident["updates"][0]  # type: ignore[index]
+    assert first["body"] == "We are investigating: 1 of 2 checks down: eu timeout after 5.0 s."
+    assert first["components"] == {remote_id: "partial_outage"}
+
+    page.change("api", MAJ, "all 2 checks down")
+    await eventually(lambda: component_status(page, "api") == "major_outage", "escalation")
+    (incident,) = page.ours()
+    assert incident["impact_override"] == "critical" and incident["status"] == "investigating"
+
+    page.change("api", OP, "all 2 checks up")
+    await eventually(lambda: page.ours()[0]["status"] == "monitoring", "monitoring")
+    assert component_status(page, "api") == "operational", "operational at once on recovery"
+    await eventually(lambda: page.ours()[0]["status"] == "resolved", "resolution", timeout=5)
+    assert len(page.ours()) == 1
+    statuses = [u["status"] for u in page.ours()[0]["updates"]]  # type: ignore[union-attr]
+    assert statuses == ["investigating", "investigating", "monitoring", "resolved"]
+    assert page.pending() == 0
+
+
+async def test_zero_monitoring_resolves_at_once_and_a_relapse_reuses_the_incident(
+    page: Page,
+) -> None:
+    page.start(monitoring_for=0.0)
+    page.change("api", MAJ)
+    await eventually(lambda: len(page.ours()) == 1, "an incident")
+    page.change("api", OP)
+    await eventually(lambda: page.ours()[0]["status"] == "resolved", "resolved at once")
+    assert [u["status"] for u in page.ours()[0]["updates"]] == ["investigating", "resolved"]  # type: ignore[union-attr]
+
+
+async def test_a_relapse_while_monitoring_updates_the_same_incident(page: Page) -> None:
+    page.start(monitoring_for=30.0)
+    page.change("api", MAJ)
+    await eventually(lambda: len(page.ours()) == 1, "an incident")
+    page.change("api", OP)
+    await eventually(lambda: page.ours()[0]["status"] == "monitoring", "monitoring")
+    page.change("api", MAJ, "down again")
+    await eventually(lambda: page.ours()[0]["status"] == "investigating", "re-escalated")
+    assert len(page.ours()) == 1
+    assert component_status(page, "api") == "major_outage"
+
+
+async def test_twenty_429s_then_success_delivers_once_at_the_pace_asked(page: Page) -> None:
+    page.start(rate=20.0)
+    await eventually(lambda: len(page.fake.requests("GET")) >= 2, "the reconcile")
+    page.fake.fail_next(20, status=429, retry_after="0.2", method="POST", path="*/incidents")
+    page.change("api", MAJ)
+    await eventually(lambda: len(page.ours()) == 1, "the incident", timeout=20)
+    posts = page.fake.requests("POST")
+    assert len(posts) == 21
+    gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
+    assert min(gaps) >= 0.2 - 0.01, f"Retry-After honoured: {min(gaps):.3f}"
+    everything = page.fake.requests()
+    spacing = [b.at - a.at for a, b in zip(everything, everything[1:], strict=False)]
+    assert min(spacing) >= 0.05 - 0.01, "never faster than the limit"
+    assert page.pending() == 0
+
+
+async def test_an_outage_while_the_page_was_down_is_backfilled(page: Page) -> None:
+    page.start(monitoring_for=0.3)
+    await eventually(lambda: len(page.fake.requests("GET")) >= 2, "the reconcile")
+    page.fake.fail_next(8, status=503)
+    page.change("api", MAJ, "all checks down")
+    await asyncio.sleep(0.05)  # the outage lasts a little while
+    page.change("api", OP, "all checks up")
+    await eventually(lambda: len(page.ours()) == 1, "a backfilled incident", timeout=20)
+    (incident,) = page.ours()
+    assert incident["backfilled"] is True and incident["status"] == "resolved"
+    assert incident["backfill_date"]
+    assert incident["name"] == "Api: major outage"
+    assert "published late: all checks down" in incident["updates"][0]["body"]  # type: ignore[index]
+    assert component_status(page, "api") == "operational"
+    assert page.pending() == 0
+
+
+async def test_a_crash_after_the_page_accepted_the_post_adopts_instead_of_doubling(
+    page: Page,
+) -> None:
+    page.start(monitoring_for=0.0)
+    await eventually(lambda: len(page.fake.requests("GET")) >= 2, "the reconcile")
+    page.fake.hang_next(1, accept=True, method="POST", path="*/incidents")
+    page.change("api", MAJ)
+    await asyncio.to_thread(page.fake.wait_held, 1)
+    await page.crash()  # the page has the incident; we never saw its id
+    assert len(page.ours()) == 1
+    page.fake.release()
+
+    page.start(monitoring_for=0.0)  # the restart
+    page.change("api", OP)
+    await eventually(lambda: page.ours()[0]["status"] == "resolved", "the adopted one resolved")
+    assert len(page.ours()) == 1, "adopted, not doubled"
+
+
+async def test_an_incident_resolved_by_hand_is_not_reopened(page: Page) -> None:
+    page.start()
+    page.change("api", MAJ)
+    await eventually(lambda: len(page.ours()) == 1, "an incident")
+    incident_id = str(page.ours()[0]["id"])
+    await page.crash()
+    page.fake.resolve(incident_id)
+    page.start()
+    await eventually(lambda: len(page.fake.requests("GET", "*/incidents/*")) >= 1, "a look at it")
+    page.change("api", PART, "better")
+    await eventually(lambda: page.pending() == 0, "the change consumed")
+    assert len(page.ours()) == 1 and page.ours()[0]["status"] == "resolved"
+
+
+async def test_a_component_changed_by_hand_is_corrected(page: Page) -> None:
+    remote_id = page.targets["api"].remote_id
+    with page.fake.lock:
+        page.fake._components[remote_id]["status"] = "major_outage"
+    page.start()
+    await eventually(lambda: component_status(page, "api") == "operational", "the correction")
+
+
+async def test_a_bad_key_keeps_everything_and_delivers_once_fixed(page: Page) -> None:
+    delivery = page.start(key="wrong-key")
+    page.change("api", MAJ)
+    await eventually(lambda: delivery.error is not None, "the error")
+    assert "401" in delivery.error  # type: ignore[operator]
+    assert "wrong-key" not in delivery.error  # type: ignore[operator]
+    store = Store.open(page.path)
+    _, queued, error = store.publishing("statuspage")
+    store.close()
+    assert error == delivery.error
+    assert page.pending() == 1 and page.ours() == []
+    await page.crash()
+    page.start(key="test-key")  # the reload or restart with the key fixed
+    await eventually(lambda: len(page.ours()) == 1, "delivery after the fix")
+    assert page.pending() == 0
+
+
+async def test_ten_components_at_once_in_order_at_the_default_rate(
+    tmp_path: Path, fake_statuspage: FakeStatuspage
+) -> None:
+    names = [f"c{i}" for i in range(10)]
+    page = Page(tmp_path / "m.db", fake_statuspage, names)
+    page.start(rate=1.0)
+    try:
+        await eventually(lambda: len(fake_statuspage.requests("GET")) >= 2, "the reconcile")
+        for name in names:
+            page.change(name, MAJ)
+        await eventually(lambda: len(page.ours()) == 10, "ten incidents", timeout=30)
+    finally:
+        await page.crash()
+        page.writer.stop()
+    posts = fake_statuspage.requests("POST")
+    order = [p.json["incident"]["metadata"]["monitor"]["component"] for p in posts]  # type: ignore[index]
+    assert order == names, "in the order of their transitions, none twice"
+    everything = fake_statuspage.requests()
+    spacing = [b.at - a.at for a, b in zip(everything, everything[1:], strict=False)]
+    assert min(spacing) >= 1.0 - 0.02
+
+
+async def test_maintenance_on_the_page_is_reported(page: Page) -> None:
+    page.fake.add_maintenance([page.targets["api"].remote_id])
+    page.start(maintenance_poll=0.1)
+    await eventually(lambda: {"api"} in page.maintenance, "the maintenance")
