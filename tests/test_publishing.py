@@ -28,7 +28,7 @@ OP, DEG, PART, MAJ = (
 )
 
 
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
         if time.monotonic() > deadline:
