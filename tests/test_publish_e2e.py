@@ -175,3 +175,29 @@ def test_import_statuspage(tmp_path: Path, target: Target, fake_statuspage: Fake
     assert forced.exit_code == 0
     printed = CliRunner().invoke(main, ["import", "statuspage", "-c", str(path)], env=env)
     assert printed.exit_code == 0 and printed.output == text
+
+
+def test_maintenance_on_the_page_puts_the_component_under_maintenance(
+    tmp_path: Path,
+    target: Target,
+    fake_statuspage: FakeStatuspage,
+    daemons: Callable[..., DaemonProcess],
+) -> None:
+    remote_id = fake_statuspage.add_component("Payment API")
+    fake_statuspage.add_maintenance([remote_id])
+    path = config(tmp_path, target, fake_statuspage, remote_id, maintenance_poll="1s")
+    target.set("/pay", status=500)
+    daemon = daemons(path, env={"STATUSPAGE_TEST_KEY": "test-key"})
+
+    def status() -> str | None:
+        result = CliRunner().invoke(main, ["status", "-c", str(path), "--json"])
+        if result.exit_code != 0:
+            return None
+        return json.loads(result.output)["components"][0]["status"]  # type: ignore[no-any-return]
+
+    wait_for(lambda: status() == "under_maintenance", 15, "under_maintenance")
+    wait_for(lambda: target.count("/pay") >= 4, 15, "failing probes during maintenance")
+    assert status() == "under_maintenance"
+    assert ours(fake_statuspage) == [], "no incident during maintenance"
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait(10) == 0
