@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 import os
 import signal
 import sys
@@ -20,15 +19,17 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from monitor import __version__
+from monitor import __version__, logs
 from monitor.config import ConfigError, load_config, read_api_key, resolve_config_path
 from monitor.daemon import Daemon, probe_all
 from monitor.importer import render_components
 from monitor.incidents import RemoteComponent
+from monitor.logs import Redactor
 from monitor.model import Config, Outcome
 from monitor.publishers.base import PublishError, RateLimiter
 from monitor.publishers.statuspage import StatuspageProvider
 from monitor.store import Store
+from monitor.systemd import Notifier
 from monitor.views import status_document
 
 config_option = click.option(
@@ -51,14 +52,6 @@ def load(config_path: str | None) -> Config:
         sys.exit(2)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
 @click.group()
 @click.version_option(__version__, prog_name="monitor")
 def main() -> None:
@@ -77,16 +70,24 @@ def main() -> None:
     default="info",
     show_default=True,
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line, for journald or a log shipper.",
+)
 @click.option("--dry-run", is_flag=True, help="Publish to the log only, whatever the config says.")
-def run(config_path: str | None, log_level: str, dry_run: bool) -> None:
-    """Run the daemon in the foreground until SIGTERM or SIGINT.
+def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool) -> None:
+    """Run the daemon in the foreground: SIGTERM or SIGINT stop it, SIGHUP reloads the config.
 
-    Example: monitor run -c /etc/monitor/checks.toml
+    Example: monitor run -c /etc/monitor/checks.toml --log-format json
     """
     config = load(config_path)
-    setup_logging(log_level)
+    redactor = Redactor()
+    logs.setup(log_level, log_format, redactor)
     try:
-        daemon = Daemon(config, dry_run=dry_run)
+        daemon = Daemon(config, dry_run=dry_run, redactor=redactor, notifier=Notifier())
     except ConfigError as exc:
         for line in exc.errors:
             click.echo(line, err=True)
@@ -102,6 +103,7 @@ async def _run(daemon: Daemon) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
     await daemon.run(stop)
 
 

@@ -19,11 +19,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor import __version__
+from monitor.config import ConfigError, load_config, read_api_key
 from monitor.delivery import Delivery
 from monitor.engine import Change, StatusEngine
 from monitor.incidents import Planner, templates_from
+from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
-from monitor.metrics import CheckMetrics, Metrics
+from monitor.metrics import CheckMetrics, Metrics, StateCollector
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
 from monitor.probes import ProbeContext, run_probe
 from monitor.publishers import make_provider, publish_targets
@@ -43,6 +45,7 @@ from monitor.store import (
     save_outbox_entry,
     save_transition,
 )
+from monitor.systemd import Notifier
 from monitor.views import status_document
 from monitor.writer import Writer
 
@@ -104,11 +107,18 @@ class Daemon:
         flush_interval: float = 0.25,
         dry_run: bool = False,
         environ: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         """Raises ConfigError when the publisher cannot be set up (no API key, say)."""
         self.config = config
+        self.dry_run = dry_run
+        self.environ = os.environ if environ is None else environ
+        self.redactor = redactor or Redactor()
+        self.notifier = notifier or Notifier({})
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
+        self.registry.register(StateCollector(lambda: self.engine))
         self.writer = Writer(config.monitor.database, flush_interval=flush_interval)
         self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
         self.checks: dict[str, CheckRuntime] = {}
@@ -117,19 +127,25 @@ class Daemon:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._ctx: ProbeContext | None = None
         self._first_probes: dict[str, ProbeResult] = {}
-        settings = config.publisher
-        self.limiter = RateLimiter(settings.rate_limit)
-        self.provider = make_provider(
-            replace(settings, type="log") if dry_run else settings,
-            os.environ if environ is None else environ,
-            config.path,
-            self.limiter,
-        )
+        self.limiter, self.provider, self.planner = self._publishing(config)
         self.publisher = self.provider.name if self.provider is not None else None
         self.targets = publish_targets(config.components, self.publisher)
-        self.planner = Planner(settings.monitoring_for, templates_from(settings))
         self.delivery: Delivery | None = None
+        self._delivery_task: asyncio.Task[None] | None = None
         self._page_maintenance: set[str] = set()
+        self._reload_task: asyncio.Task[None] | None = None
+        self._reload_again = False
+
+    def _publishing(self, config: Config) -> tuple[RateLimiter, Provider | None, Planner]:
+        """The publisher the config asks for; its API key joins the redactor's secrets."""
+        settings = replace(config.publisher, type="log") if self.dry_run else config.publisher
+        limiter = RateLimiter(settings.rate_limit)
+        key = None
+        if settings.type not in ("none", "log"):
+            key = read_api_key(settings, self.environ, path=config.path)
+            self.redactor.add([key])
+        provider = make_provider(settings, key, config.path, limiter)
+        return limiter, provider, Planner(settings.monitoring_for, templates_from(settings))
 
     def status_document(self) -> dict[str, object]:
         return status_document(self.config.components, self.engine.statuses, self.engine.checks)
@@ -170,13 +186,20 @@ class Daemon:
                 self.scheduler.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.scheduler.start()
                 self._announce()
-                tasks = [asyncio.create_task(self._maintenance_ticker(), name="maintenance")]
-                if self.provider is not None:
-                    self.delivery = self._delivery(self.provider)
-                    tasks.append(asyncio.create_task(self.delivery.run(), name="delivery"))
+                tasks = [
+                    asyncio.create_task(self._maintenance_ticker(), name="maintenance"),
+                    asyncio.create_task(self.notifier.watchdog(), name="watchdog"),
+                ]
+                self._start_delivery()
+                self.notifier.ready(self._summary())
                 try:
                     await stop.wait()
                 finally:
+                    self.notifier.stopping()
+                    if self._reload_task is not None:
+                        tasks.append(self._reload_task)
+                    if self._delivery_task is not None:
+                        tasks.append(self._delivery_task)
                     for task in tasks:
                         task.cancel()
                     for task in tasks:
@@ -246,6 +269,109 @@ class Daemon:
         if components != self._page_maintenance:
             self._page_maintenance = components
             self._apply_maintenance(time.time())
+
+    def _summary(self) -> str:
+        return f"probing {len(self.checks)} checks in {len(self.config.components)} components"
+
+    def _start_delivery(self) -> None:
+        if self.provider is not None:
+            self.delivery = self._delivery(self.provider)
+            self._delivery_task = asyncio.create_task(self.delivery.run(), name="delivery")
+
+    async def _stop_delivery(self) -> None:
+        if self._delivery_task is not None:
+            self._delivery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery_task
+            self._delivery_task = None
+        if self.provider is not None:
+            await self.provider.close()
+        self.delivery = None
+
+    def request_reload(self) -> None:
+        """SIGHUP: re-read the config in the background; a second one during a reload queues."""
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_task = asyncio.create_task(self._reload(), name="reload")
+
+    async def _reload(self) -> None:
+        while True:
+            self._reload_again = False
+            await self._reload_once()
+            if not self._reload_again:
+                return
+
+    async def _reload_once(self) -> None:
+        self.notifier.reloading()
+        path = self.config.path
+        try:
+            new = await asyncio.get_running_loop().run_in_executor(None, load_config, path)
+            limiter, provider, planner = self._publishing(new)
+        except ConfigError as exc:
+            for line in exc.errors:
+                log.error("reload refused, keeping the running config: %s", line)
+            self.metrics.reload_ok.set(0)
+            self.notifier.reloaded(f"{self._summary()}; last reload refused")
+            return
+        old = self.config
+        for key in ("database", "listen", "concurrency"):
+            if getattr(new.monitor, key) != getattr(old.monitor, key):
+                log.warning("reload: [monitor] %s changed; it takes effect on restart", key)
+        now = time.time()
+        ids = await self.writer.acall(lambda db: register_checks(db, new.components))
+        wanted = {
+            check_key(component, check): (component, check)
+            for component in new.components
+            for check in component.checks
+        }
+        removed = [key for key in self.checks if key not in wanted]
+        for key in removed:
+            gone = self.checks.pop(key)
+            self.scheduler.remove(key)
+            self.metrics.forget(gone.component.id, gone.check.name)
+        reschedule, kept, changed = [], 0, 0
+        for key, (component, check) in wanted.items():
+            runtime = self.checks.get(key)
+            if runtime is None:
+                metrics = self.metrics.for_check(component.id, check.name)
+                self.checks[key] = CheckRuntime(key, component, check, ids[key], metrics)
+                reschedule.append(key)
+                continue
+            if runtime.check != check:
+                changed += 1
+                if runtime.check.interval != check.interval:
+                    self.scheduler.remove(key)
+                    reschedule.append(key)
+            else:
+                kept += 1
+            runtime.component, runtime.check = component, check
+        self.scheduler.add((key, self.checks[key].check.interval) for key in reschedule)
+        self.config = new
+        self.calendar = MaintenanceCalendar(new.maintenance)
+        changes = self.engine.reconfigure(new.components, now)
+        writes: list[ResultRow | Stmt] = [
+            save_component_status(cid, status) for cid, status in self.engine.statuses.items()
+        ]
+        await self._stop_delivery()
+        self.limiter, self.provider, self.planner = limiter, provider, planner
+        self.publisher = provider.name if provider is not None else None
+        self.targets = publish_targets(new.components, self.publisher)
+        self.writer.submit(writes + self._record(changes))
+        self._apply_maintenance(now)
+        self._start_delivery()
+        self.metrics.reload_ok.set(1)
+        self.metrics.reload_time.set(now)
+        added = len(wanted) - kept - changed
+        log.info(
+            "reloaded %s: %d checks added, %d removed, %d changed, %d unchanged",
+            path,
+            added,
+            len(removed),
+            changed,
+            kept,
+        )
+        self.notifier.reloaded(self._summary())
 
     def _delivery(self, provider: Provider) -> Delivery:
         publisher = provider.name

@@ -62,6 +62,21 @@ class StatusEngine:
         }
         self.maintenance: dict[str, str | None] = {c.id: None for c in components}
 
+    def reconfigure(self, components: Sequence[Component], at: float) -> list[Change]:
+        """Take a new config: checks and components that stay keep their state; new ones start
+        fresh; removed ones are forgotten. Components whose checks changed are re-judged."""
+        before = {cid: dict(members) for cid, members in self.members.items()}
+        fresh = StatusEngine(components, at, self.checks, self.statuses)
+        for cid in fresh.maintenance:
+            fresh.maintenance[cid] = self.maintenance.get(cid)
+        self.__dict__.update(fresh.__dict__)
+        return [
+            change
+            for cid in self.members
+            if before.get(cid) != self.members[cid]
+            for change in self._judge(cid, at)
+        ]
+
     def observe(self, key: str, result: ProbeResult, at: float) -> list[Change]:
         """Fold a probe result into its check; re-judge the component if the check changed."""
         status, transition = step_check(self.checks[key], result, at, self.thresholds[key])

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Metric,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from monitor import __version__
+from monitor.engine import StatusEngine
 from monitor.model import Outcome, ProbeResult
+from monitor.state import CheckState, Status
 
 # Probe latencies run from a loopback millisecond to a 30 s timeout.
 LATENCY_BUCKETS = (
@@ -45,6 +57,34 @@ class CheckMetrics:
         self.success.set(0 if result.outcome is Outcome.FAIL else 1)
         if result.cert_expiry is not None:
             self.cert_expiry().set(result.cert_expiry)
+
+
+class StateCollector(Collector):
+    """The current state of every check and component, read from the engine at scrape time."""
+
+    def __init__(self, engine: Callable[[], StatusEngine]) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        engine = self._engine()
+        up = GaugeMetricFamily(
+            "monitor_check_up",
+            "1 unless the check is down after hysteresis (up, slow and flaky count as up).",
+            labels=["component", "check"],
+        )
+        for key, status in engine.checks.items():
+            component, _, check = key.partition("/")
+            up.add_metric([component, check], 0.0 if status.state is CheckState.DOWN else 1.0)
+        yield up
+        current = GaugeMetricFamily(
+            "monitor_component_status",
+            "1 for the component's current status, 0 for the other four.",
+            labels=["component", "status"],
+        )
+        for component, judged in engine.statuses.items():
+            for each in Status:
+                current.add_metric([component, each.value], 1.0 if judged.status is each else 0.0)
+        yield current
 
 
 class Metrics:
@@ -95,6 +135,19 @@ class Metrics:
             ["publisher"],
             registry=registry,
         )
+        self.reload_ok = Gauge(
+            "monitor_config_last_reload_successful",
+            "1 if the last config reload (SIGHUP) succeeded, 0 if it was refused.",
+            registry=registry,
+        )
+        self.reload_ok.set(1)
+        self.reload_time = Gauge(
+            "monitor_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully.",
+            registry=registry,
+        )
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
         build = Gauge(
             "monitor_build_info",
             "Always 1; the version is a label.",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from monitor.config import ConfigError, read_api_key
+from monitor.config import ConfigError
 from monitor.incidents import Target
 from monitor.model import Component, PublisherSettings
 from monitor.publishers.base import Provider, RateLimiter
@@ -24,12 +24,9 @@ PROVIDERS: dict[str, Factory] = {"statuspage": _statuspage}
 
 
 def make_provider(
-    settings: PublisherSettings,
-    environ: Mapping[str, str],
-    config_path: Path,
-    limiter: RateLimiter,
+    settings: PublisherSettings, api_key: str | None, config_path: Path, limiter: RateLimiter
 ) -> Provider | None:
-    """The provider the config asks for; None for `none`. Raises ConfigError (no key, say)."""
+    """The provider the config asks for; None for `none`. Raises ConfigError if unsupported."""
     if settings.type == "none":
         return None
     if settings.type == "log":
@@ -43,7 +40,8 @@ def make_provider(
                 f"use one of {', '.join(sorted([*PROVIDERS, 'log', 'none']))}"
             ],
         )
-    return factory(settings, read_api_key(settings, environ, path=config_path), limiter)
+    assert api_key is not None
+    return factory(settings, api_key, limiter)
 
 
 def publish_targets(components: Sequence[Component], publisher: str | None) -> dict[str, Target]:
