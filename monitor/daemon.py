@@ -119,7 +119,11 @@ class Daemon:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.registry.register(StateCollector(lambda: self.engine))
-        self.writer = Writer(config.monitor.database, flush_interval=flush_interval)
+        self.writer = Writer(
+            config.monitor.database,
+            flush_interval=flush_interval,
+            retention=config.monitor.retention,
+        )
         self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
         self.checks: dict[str, CheckRuntime] = {}
         self.calendar = MaintenanceCalendar(config.maintenance)

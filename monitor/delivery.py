@@ -22,7 +22,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from monitor.incidents import Action, IncidentStatus, Kind, Planner, Remote, Target
+from monitor.incidents import (
+    Action,
+    IncidentStatus,
+    Kind,
+    Planner,
+    Remote,
+    Target,
+)
 from monitor.publishers.base import (
     NotFound,
     Provider,
@@ -36,6 +43,7 @@ from monitor.state import ComponentStatus, ComponentTransition, Status
 from monitor.store import (
     load_outbox,
     record_delivery,
+    record_published,
     record_publisher_health,
     save_outbox_entry,
 )
@@ -137,6 +145,7 @@ class Delivery:
                     incident_status=_incident_status(found.status),
                     recovered_at=self.clock() if found.status == "monitoring" else None,
                 )
+                await self._remember(cid, found.id, found.key or "")
             elif remote.incident_id is not None and (
                 found is None or found.id != remote.incident_id
             ):
@@ -208,6 +217,7 @@ class Delivery:
         target = self.targets[cid]
         after = action.after
         error: str | None = None
+        incident_id = ""
         try:
             if action.kind is Kind.CREATE:
                 assert action.request is not None
@@ -256,7 +266,16 @@ class Delivery:
         self._attempts.pop(cid, None)
         self._not_before.pop(cid, None)
         await self._save(cid, after, action.through, error)
+        if action.kind is Kind.CREATE and error is None and action.request is not None:
+            await self._remember(cid, incident_id, action.request.key)
         await self._healthy()
+
+    async def _remember(self, cid: str, incident_id: str, key: str) -> None:
+        tail = key.rpartition(":")[2]
+        started = int(tail) / 1000 if tail.isdigit() else self.clock()
+        await self.writer.acall(
+            lambda db: record_published(db, self.publisher, incident_id, cid, started)
+        )
 
     async def _save(
         self, cid: str, remote: Remote, through: int | None, error: str | None = None

@@ -20,6 +20,8 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from monitor.history import N_BUCKETS, bucket_of
+from monitor.history import Change as HistoryChange
 from monitor.incidents import IncidentStatus, Pending, Remote
 from monitor.model import ERROR_KINDS, OUTCOMES, Component, ErrorKind, Outcome, check_key
 from monitor.state import (
@@ -494,3 +496,165 @@ def record_publisher_health(
             "WHERE publisher_health.error IS NOT excluded.error",
             [publisher, error, _ms(at)],
         )
+
+
+_BUCKET_COLUMNS = ", ".join(f"b{i} INTEGER NOT NULL DEFAULT 0" for i in range(N_BUCKETS))
+
+
+@migrations()
+def m004_history(db: sqlite_utils.Database) -> None:
+    for table, key in (("rollup_hour", "hour"), ("rollup_day", "day")):
+        db.execute(
+            f"CREATE TABLE {table} (check_id INTEGER NOT NULL, {key} INTEGER NOT NULL, "
+            "ok INTEGER NOT NULL, slow INTEGER NOT NULL, fail INTEGER NOT NULL, "
+            f"latency_us INTEGER NOT NULL, {_BUCKET_COLUMNS}, "
+            f"PRIMARY KEY (check_id, {key})) WITHOUT ROWID"
+        )
+    db.executescript(
+        """
+        CREATE TABLE runs (started INTEGER PRIMARY KEY, last_seen INTEGER NOT NULL);
+        CREATE TABLE published_incidents (
+            publisher TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            component TEXT NOT NULL,
+            started INTEGER NOT NULL,
+            PRIMARY KEY (publisher, incident_id)
+        );
+        """
+    )
+
+
+def _rollup_upsert(table: str, key: str) -> str:
+    columns = ["check_id", key, "ok", "slow", "fail", "latency_us"] + [
+        f"b{i}" for i in range(N_BUCKETS)
+    ]
+    added = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns[2:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+        f"ON CONFLICT (check_id, {key}) DO UPDATE SET {added}"
+    )
+
+
+UPSERT_HOUR = _rollup_upsert("rollup_hour", "hour")
+UPSERT_DAY = _rollup_upsert("rollup_day", "day")
+
+
+def rollup_rows(rows: Iterable[ResultRow]) -> tuple[list[list[int]], list[list[int]]]:
+    """Hourly and daily rollup increments for a batch of result rows: counts by outcome, the
+    latency sum and the latency histogram, per check and hour (day). Additive, so the writer
+    adds them to what is stored without reading it."""
+    hours: dict[tuple[int, int], list[int]] = {}
+    days: dict[tuple[int, int], list[int]] = {}
+    for at_ms, check_id, outcome, latency_us, _, _, _ in rows:
+        hour = at_ms // 3_600_000
+        for table, key in ((hours, hour), (days, hour // 24)):
+            entry = table.get((check_id, key))
+            if entry is None:
+                entry = table[(check_id, key)] = [check_id, key, 0, 0, 0, 0] + [0] * N_BUCKETS
+            entry[2 + outcome] += 1
+            if outcome != 2:  # failures have no meaningful latency
+                entry[5] += latency_us
+                entry[6 + bucket_of(latency_us)] += 1
+    return list(hours.values()), list(days.values())
+
+
+def heartbeat(db: sqlite_utils.Database, started: float, now: float) -> None:
+    """Mark the daemon as running from `started` until `now`: monitored time."""
+    db.execute(
+        "INSERT INTO runs (started, last_seen) VALUES (?, ?) "
+        "ON CONFLICT(started) DO UPDATE SET last_seen = excluded.last_seen",
+        [_ms(started), _ms(now)],
+    )
+
+
+def prune(db: sqlite_utils.Database, cutoff: float, chunk: int = 5000) -> int:
+    """Delete at most `chunk` raw results (and hourly rollups) older than `cutoff`; return how
+    many results went. Rows are keyed by time, so this removes a prefix of the b-tree."""
+    cutoff_ms = _ms(cutoff)
+    row = db.execute(
+        "SELECT at FROM results WHERE at < ? ORDER BY at LIMIT 1 OFFSET ?", [cutoff_ms, chunk - 1]
+    ).fetchone()
+    limit = row[0] if row is not None else cutoff_ms - 1
+    with db.conn:
+        deleted = db.execute("DELETE FROM results WHERE at <= ?", [limit]).rowcount
+        db.execute(
+            "DELETE FROM rollup_hour WHERE hour < ? AND check_id IN "
+            "(SELECT check_id FROM rollup_hour WHERE hour < ? LIMIT ?)",
+            [cutoff_ms // 3_600_000, cutoff_ms // 3_600_000, chunk],
+        )
+    return int(deleted)
+
+
+def record_published(
+    db: sqlite_utils.Database, publisher: str, incident_id: str, component: str, started: float
+) -> None:
+    """Remember an incident we created, for `monitor incidents` (adoptions included)."""
+    with db.conn:
+        db.execute(
+            "INSERT OR IGNORE INTO published_incidents "
+            "(publisher, incident_id, component, started) VALUES (?, ?, ?, ?)",
+            [publisher, incident_id, component, _ms(started)],
+        )
+
+
+class HistoryReader:
+    """The read side of `monitor history`, `incidents` and `export`."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def changes(self, component: str) -> list[HistoryChange]:
+        return [
+            HistoryChange(at / 1000, Status(before), Status(after), reason)
+            for at, before, after, reason in self.db.execute(
+                "SELECT at, before, after, reason FROM transitions "
+                "WHERE component = ? AND check_id IS NULL ORDER BY at, id",
+                [component],
+            )
+        ]
+
+    def runs(self) -> list[tuple[float, float]]:
+        return [
+            (started / 1000, last_seen / 1000)
+            for started, last_seen in self.db.execute(
+                "SELECT started, last_seen FROM runs ORDER BY started"
+            )
+        ]
+
+    def rollup(
+        self, check_ids: Sequence[int], since: float, until: float, hourly: bool
+    ) -> tuple[int, int, int, int, list[int]]:
+        """(ok, slow, fail, latency sum in us, latency buckets) over the window, from hourly
+        or daily rollups: one SQL sum, no raw rows read."""
+        if not check_ids:
+            return 0, 0, 0, 0, [0] * N_BUCKETS
+        table, key, size = ("rollup_hour", "hour", 3600) if hourly else ("rollup_day", "day", 86400)
+        sums = ", ".join(f"total(b{i})" for i in range(N_BUCKETS))
+        marks = ", ".join("?" * len(check_ids))
+        row = self.db.execute(
+            f"SELECT total(ok), total(slow), total(fail), total(latency_us), {sums} FROM {table} "
+            f"WHERE check_id IN ({marks}) AND {key} >= ? AND {key} < ?",
+            [*check_ids, int(since // size), int(-(-until // size))],
+        ).fetchone()
+        values = [int(v or 0) for v in row]
+        return values[0], values[1], values[2], values[3], values[4:]
+
+    def published(self, publisher: str) -> list[tuple[str, str, float]]:
+        """(component, incident id, start) of the incidents we created."""
+        return [
+            (component, incident_id, started / 1000)
+            for component, incident_id, started in self.db.execute(
+                "SELECT component, incident_id, started FROM published_incidents "
+                "WHERE publisher = ? ORDER BY started",
+                [publisher],
+            )
+        ]
+
+    def export(
+        self, since: float, until: float, component: str | None = None
+    ) -> Iterator[StoredResult]:
+        """Raw results in time order, streamed from the primary key."""
+        store = Store(self.db)
+        for result in store.results(_ms(since), _ms(until)):
+            if component is None or result.component == component:
+                yield result

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitor.history import Period, Summary, percentile
 from monitor.model import Component, check_key
 from monitor.state import CheckStatus, ComponentStatus
 
@@ -59,3 +60,72 @@ def status_document(
             }
         )
     return {"components": out}
+
+
+def history_document(
+    since: float,
+    until: float,
+    rows: Sequence[tuple[Component, Summary, tuple[int, int, int, int, list[int]]]],
+    incident_counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """The contract's `history` shape, with a few more keys (mttr, maintenance, probes)."""
+    components = []
+    for component, summary, (ok, slow, fail, _latency_sum, buckets) in rows:
+        probes = ok + slow + fail
+        components.append(
+            {
+                "id": component.id,
+                "name": component.name,
+                "uptime": _ratio(summary.uptime),
+                "success_ratio": _ratio((ok + slow) / probes if probes else None),
+                "downtime_seconds": round(summary.downtime, 3),
+                "maintenance_seconds": round(summary.maintenance, 3),
+                "monitored_seconds": round(summary.monitored, 3),
+                "incidents": len(summary.incidents),
+                "mttr_seconds": round(summary.mttr, 3) if summary.mttr is not None else None,
+                "probes": probes,
+                "latency_ms": {
+                    "p50": percentile(buckets, 0.50),
+                    "p95": percentile(buckets, 0.95),
+                    "p99": percentile(buckets, 0.99),
+                },
+                "days": [
+                    {
+                        "date": day.date,
+                        "uptime": _ratio(day.uptime),
+                        "worst_status": day.worst_status.value if day.worst_status else None,
+                    }
+                    for day in summary.days
+                ],
+            }
+        )
+    return {"since": rfc3339(since), "until": rfc3339(until), "components": components}
+
+
+def _ratio(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def incidents_document(
+    since: float,
+    until: float,
+    rows: Sequence[tuple[Component, Period, str | None]],
+) -> dict[str, Any]:
+    return {
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "incidents": [
+            {
+                "component": component.id,
+                "start": rfc3339(period.start),
+                "end": rfc3339(period.end),
+                "duration_seconds": round(period.duration, 3)
+                if period.duration is not None
+                else None,
+                "worst_status": period.worst.value,
+                "reason": period.reason,
+                "status_page_incident": incident_id,
+            }
+            for component, period, incident_id in rows
+        ],
+    }

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +24,17 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from monitor.store import INSERT_RESULTS, ResultRow, Stmt, open_db
+from monitor.store import (
+    INSERT_RESULTS,
+    UPSERT_DAY,
+    UPSERT_HOUR,
+    ResultRow,
+    Stmt,
+    heartbeat,
+    open_db,
+    prune,
+    rollup_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +57,8 @@ class WriterStats:
     max_commit_seconds: float = 0.0
     last_error: str | None = None
     last_ok_at: float = 0.0  # time.monotonic() of the last successful commit or idle check
+    pruned: int = 0  # raw results deleted by retention
+    max_prune_seconds: float = 0.0
 
 
 class Writer:
@@ -57,8 +71,17 @@ class Writer:
         flush_interval: float = 0.25,
         batch_max: int = 5000,
         busy_timeout: float = 5.0,
+        retention: float | None = None,
+        prune_chunk: int = 5000,
+        prune_every: float = 60.0,
     ) -> None:
         self.path = path
+        self.retention = retention
+        self.prune_chunk = prune_chunk
+        self.prune_every = prune_every
+        self.started = time.time()
+        self._prune_due = 0.0
+        self._last_beat = 0.0
         self.busy_timeout = busy_timeout
         self.flush_interval = flush_interval
         self.batch_max = batch_max
@@ -138,6 +161,7 @@ class Writer:
             self._flush(db)
             if call is not None:
                 self._run_call(db, call)
+            self._prune(db)
         while True:  # whatever was queued behind the stop marker
             try:
                 item = self._queue.get_nowait()
@@ -158,15 +182,41 @@ class Writer:
         else:
             self._pending.append(item)  # type: ignore[arg-type]
 
+    def _prune(self, db: sqlite_utils.Database) -> None:
+        """One small chunk of retention between batches, so it never holds up a batch long."""
+        if self.retention is None or time.monotonic() < self._prune_due:
+            return
+        try:
+            started = time.perf_counter()
+            deleted = prune(db, time.time() - self.retention, self.prune_chunk)
+            self.stats.pruned += deleted
+            self.stats.max_prune_seconds = max(
+                self.stats.max_prune_seconds, time.perf_counter() - started
+            )
+        except sqlite3.Error as exc:
+            log.warning("writer: retention failed (%s); trying again later", exc)
+            deleted = 0
+        # More to delete: go on after the next batch; done: look again in a minute.
+        more = deleted >= self.prune_chunk
+        self._prune_due = time.monotonic() + (0.0 if more else self.prune_every)
+
     def _flush(self, db: sqlite_utils.Database) -> None:
         if not self._pending and not self._statements:
             if self.stats.last_error is None:
                 self.stats.last_ok_at = time.monotonic()
+                if time.time() - self._last_beat > 5.0:  # idle: still say we are running
+                    self._last_beat = time.time()
+                    with contextlib.suppress(sqlite3.Error), db.conn:
+                        heartbeat(db, self.started, self._last_beat)
             return
         started = time.perf_counter()
+        hours, days = rollup_rows(self._pending)
         try:
             with db.conn:
                 db.conn.executemany(INSERT_RESULTS, self._pending)
+                db.conn.executemany(UPSERT_HOUR, hours)
+                db.conn.executemany(UPSERT_DAY, days)
+                heartbeat(db, self.started, time.time())
                 for stmt in self._statements.values():
                     params = stmt.params() if callable(stmt.params) else stmt.params
                     db.conn.execute(stmt.sql, params)

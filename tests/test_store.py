@@ -39,7 +39,12 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
     db = open_db(path)  # a second open applies nothing new and does not fail
     assert {"components", "checks", "results"} <= set(db.table_names())
     applied = db.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_status",), ("m003_outbox",)]
+    assert [name for (name,) in applied] == [
+        "m001_initial",
+        "m002_status",
+        "m003_outbox",
+        "m004_history",
+    ]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
 

@@ -1,0 +1,234 @@
+"""Uptime arithmetic over a window: pure functions of status changes, monitored time and rollups.
+
+- A component's status at any moment is the `after` of its last change before it.
+- Only monitored time counts: time when the daemon ran (the `runs` table). A gap (daemon down)
+  is neither up nor down; it is left out of every ratio, like maintenance.
+- uptime = operational time / (monitored time - maintenance time). Degraded performance, partial
+  and major outage all count as down time.
+- An incident is a period away from operational (degraded, partial or major) between two other
+  statuses; its duration is wall-clock time, gaps included, because the outage went on while
+  nobody watched. MTTR is the mean duration of the incidents that ended in the window.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from monitor.state import Status
+
+# Latency histogram bucket upper bounds in milliseconds; the last bucket is everything above.
+BUCKETS_MS: tuple[float, ...] = (
+    1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700,
+    1000, 1500, 2000, 3000, 5000, 7000, 10000, 15000, 20000, 30000,
+)  # fmt: skip
+BUCKET_BOUNDS_US = tuple(int(b * 1000) for b in BUCKETS_MS)
+N_BUCKETS = len(BUCKETS_MS) + 1
+
+OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
+SEVERITY = {
+    Status.OPERATIONAL: 0,
+    Status.UNDER_MAINTENANCE: 1,
+    Status.DEGRADED_PERFORMANCE: 2,
+    Status.PARTIAL_OUTAGE: 3,
+    Status.MAJOR_OUTAGE: 4,
+}
+
+
+def bucket_of(latency_us: int) -> int:
+    """The histogram bucket of a latency: the first bound at or above it."""
+    return bisect.bisect_left(BUCKET_BOUNDS_US, latency_us)
+
+
+def percentile(counts: Sequence[int], q: float) -> float | None:
+    """The q-quantile (0-1) from bucket counts, as the upper bound of its bucket in ms (the
+    overflow bucket reports the last bound): never more than one bucket from the truth."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for index, count in enumerate(counts):
+        seen += count
+        if seen >= rank and count:
+            return float(BUCKETS_MS[min(index, len(BUCKETS_MS) - 1)])
+    return float(BUCKETS_MS[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    at: float
+    before: Status
+    after: Status
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: float
+    end: float
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Time away from operational: one incident."""
+
+    start: float
+    end: float | None  # None: still going at the end of the window
+    worst: Status
+    reason: str
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.end is None else self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    date: str
+    uptime: float | None
+    worst_status: Status | None
+
+
+@dataclass
+class Summary:
+    uptime: float | None
+    downtime: float
+    maintenance: float
+    monitored: float
+    incidents: list[Period]
+    mttr: float | None
+    days: list[Day] = field(default_factory=list)
+    time_in: dict[Status, float] = field(default_factory=dict)
+
+
+def timeline(changes: Sequence[Change], since: float, until: float) -> list[Segment]:
+    """The component's status over [since, until) as segments, from its changes in time order.
+    Before its first change it had that change's `before` status."""
+    if not changes:
+        return [Segment(since, until, Status.OPERATIONAL)] if since < until else []
+    times = [c.at for c in changes]
+    index = bisect.bisect_right(times, since)
+    status = changes[index - 1].after if index > 0 else changes[0].before
+    segments, start = [], since
+    for change in changes[index:]:
+        if change.at >= until:
+            break
+        if change.at > start:
+            segments.append(Segment(start, change.at, status))
+            start = change.at
+        status = change.after
+    if start < until:
+        segments.append(Segment(start, until, status))
+    return segments
+
+
+def intersect(segments: Iterable[Segment], runs: Sequence[tuple[float, float]]) -> list[Segment]:
+    """The parts of `segments` inside monitored time (`runs`: sorted, non-overlapping)."""
+    out = []
+    for segment in segments:
+        for start, end in runs:
+            lo, hi = max(segment.start, start), min(segment.end, end)
+            if lo < hi:
+                out.append(Segment(lo, hi, segment.status))
+    return out
+
+
+def merge_runs(runs: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(runs):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def periods(changes: Sequence[Change], since: float, until: float) -> list[Period]:
+    """Incidents overlapping the window: each run of outage statuses, wall-clock."""
+    out: list[Period] = []
+    current: tuple[float, Status, str] | None = None
+    first = changes[0].before if changes else Status.OPERATIONAL
+    if first in OUTAGE:
+        current = (since, first, "")
+    for change in changes:
+        if change.at >= until:
+            break
+        if change.after in OUTAGE:
+            if current is None:
+                current = (change.at, change.after, change.reason)
+            elif SEVERITY[change.after] > SEVERITY[current[1]]:
+                current = (current[0], change.after, current[2] or change.reason)
+        elif current is not None:
+            if change.at > since:
+                out.append(Period(current[0], change.at, current[1], current[2]))
+            current = None
+    if current is not None:
+        out.append(Period(current[0], None, current[1], current[2]))
+    return [p for p in out if p.end is None or p.end > since]
+
+
+def summarise(
+    changes: Sequence[Change],
+    runs: Sequence[tuple[float, float]],
+    since: float,
+    until: float,
+    tz: ZoneInfo | dt.timezone = dt.UTC,
+) -> Summary:
+    """Uptime, downtime, incidents, MTTR and a per-day view over [since, until)."""
+    runs = merge_runs(runs)
+    watched = intersect(timeline(changes, since, until), runs)
+    time_in = {status: 0.0 for status in Status}
+    for segment in watched:
+        time_in[segment.status] += segment.end - segment.start
+    maintenance = time_in[Status.UNDER_MAINTENANCE]
+    monitored = sum(time_in.values())
+    counted = monitored - maintenance
+    incidents = periods(changes, since, until)
+    ended = [p.duration for p in incidents if p.duration is not None]
+    return Summary(
+        uptime=time_in[Status.OPERATIONAL] / counted if counted > 0 else None,
+        downtime=sum(time_in[s] for s in OUTAGE),
+        maintenance=maintenance,
+        monitored=monitored,
+        incidents=incidents,
+        mttr=sum(ended) / len(ended) if ended else None,
+        days=_days(watched, since, until, tz),
+        time_in=time_in,
+    )
+
+
+def _days(
+    watched: Sequence[Segment], since: float, until: float, tz: ZoneInfo | dt.timezone
+) -> list[Day]:
+    first = dt.datetime.fromtimestamp(since, tz).date()
+    last = dt.datetime.fromtimestamp(max(since, until - 1e-6), tz).date()
+    days = []
+    index = 0
+    day = first
+    while day <= last:
+        start = dt.datetime.combine(day, dt.time(), tz).timestamp()
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
+        time_in: dict[Status, float] = {}
+        while index < len(watched) and watched[index].end <= start:
+            index += 1
+        for segment in watched[index:]:
+            if segment.start >= end:
+                break
+            overlap = min(segment.end, end) - max(segment.start, start)
+            if overlap > 0:
+                time_in[segment.status] = time_in.get(segment.status, 0.0) + overlap
+        counted = sum(v for s, v in time_in.items() if s is not Status.UNDER_MAINTENANCE)
+        days.append(
+            Day(
+                date=day.isoformat(),
+                uptime=time_in.get(Status.OPERATIONAL, 0.0) / counted if counted > 0 else None,
+                worst_status=max(time_in, key=SEVERITY.__getitem__) if time_in else None,
+            )
+        )
+        day += dt.timedelta(days=1)
+    return days

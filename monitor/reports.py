@@ -1,0 +1,126 @@
+"""`monitor history`, `incidents` and `export`: queries of the store folded by the pure
+arithmetic of monitor.history into the documents of monitor.views."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.config import parse_duration
+from monitor.history import periods as find_periods
+from monitor.history import summarise
+from monitor.model import Component, Config, check_key
+from monitor.store import HistoryReader, Store
+from monitor.views import history_document, incidents_document, rfc3339
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+class BadTime(ValueError):
+    pass
+
+
+def parse_when(text: str, tz: ZoneInfo | dt.timezone, now: float) -> float:
+    """ "90d" (that long ago), "2026-01-01" (midnight in `tz`), an RFC 3339 time, or "now"."""
+    text = text.strip()
+    if text == "now":
+        return now
+    if _DATE.fullmatch(text):
+        day = dt.date.fromisoformat(text)
+        return dt.datetime.combine(day, dt.time(), tz).timestamp()
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadTime(
+            f'{text!r}: use a duration like "30d", a date like "2026-01-01", '
+            'or a time like "2026-01-01T12:00:00Z"'
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.timestamp()
+
+
+def _selected(config: Config, ids: Sequence[str]) -> list[Component]:
+    return [c for c in config.components if not ids or c.id in ids]
+
+
+def history(
+    config: Config,
+    store: Store,
+    ids: Sequence[str],
+    since: float,
+    until: float,
+    tz: ZoneInfo | dt.timezone,
+    now: float,
+) -> dict[str, Any]:
+    reader = HistoryReader(store.db)
+    runs = reader.runs()
+    check_ids = store.check_ids()
+    # Hourly rollups live as long as raw results; older windows read the daily ones.
+    hourly = since >= now - config.monitor.retention + 3600
+    rows = []
+    for component in _selected(config, ids):
+        summary = summarise(reader.changes(component.id), runs, since, until, tz)
+        ids_of = [
+            check_ids[key]
+            for key in (check_key(component, check) for check in component.checks)
+            if key in check_ids
+        ]
+        rows.append((component, summary, reader.rollup(ids_of, since, until, hourly)))
+    return history_document(since, until, rows)
+
+
+def incidents(
+    config: Config, store: Store, since: float, until: float, publisher: str
+) -> dict[str, Any]:
+    reader = HistoryReader(store.db)
+    published = reader.published(publisher)
+    rows = []
+    for component in config.components:
+        for period in find_periods(reader.changes(component.id), since, until):
+            end = period.end if period.end is not None else until
+            incident = next(
+                (
+                    incident_id
+                    for cid, incident_id, started in published
+                    if cid == component.id and period.start - 1 <= started <= end
+                ),
+                None,
+            )
+            rows.append((component, period, incident))
+    rows.sort(key=lambda row: row[1].start)
+    return incidents_document(since, until, rows)
+
+
+EXPORT_FIELDS = ("component", "check", "at", "outcome", "latency_ms", "status_code", "error")
+
+
+def export(
+    store: Store, since: float, until: float, component: str | None
+) -> Iterator[dict[str, Any]]:
+    """Raw results as the contract's objects, one at a time: nothing is loaded in memory."""
+    for result in HistoryReader(store.db).export(since, until, component):
+        yield {
+            "component": result.component,
+            "check": result.check,
+            "at": rfc3339_ms(result.at_ms),
+            "outcome": result.outcome.value,
+            "latency_ms": result.latency_ms,
+            "status_code": result.status_code,
+            "error": f"{result.error_kind}: {result.error}" if result.error else None,
+        }
+
+
+def rfc3339_ms(at_ms: int) -> str:
+    moment = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}Z"
+
+
+__all__ = ["BadTime", "export", "history", "incidents", "parse_when", "rfc3339"]
