@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -24,16 +24,15 @@ from rich.table import Table
 
 from monitor import __version__, logs, reports
 from monitor.config import ConfigError, load_config, read_api_key, resolve_config_path
-from monitor.daemon import Daemon, probe_all
-from monitor.importer import render_components
-from monitor.incidents import RemoteComponent
 from monitor.logs import Redactor
 from monitor.model import Config, Outcome
-from monitor.publishers.base import PublishError, RateLimiter
-from monitor.publishers.statuspage import StatuspageProvider
 from monitor.store import Store
-from monitor.systemd import Notifier
 from monitor.views import status_document
+
+# The daemon, the probes and the publishers (aiohttp, APScheduler, prometheus-client) are
+# imported by the commands that use them, so that `monitor history` and friends start fast.
+if TYPE_CHECKING:
+    from monitor.incidents import RemoteComponent
 
 config_option = click.option(
     "-c",
@@ -86,6 +85,9 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
 
     Example: monitor run -c /etc/monitor/checks.toml --log-format json
     """
+    from monitor.daemon import Daemon
+    from monitor.systemd import Notifier
+
     config = load(config_path)
     redactor = Redactor()
     logs.setup(log_level, log_format, redactor)
@@ -101,7 +103,7 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
         raise click.ClickException(str(exc)) from exc
 
 
-async def _run(daemon: Daemon) -> None:
+async def _run(daemon: Any) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -134,6 +136,8 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
 
     Exits 1 when any check fails. Example: monitor check payment-api --json
     """
+    from monitor.daemon import probe_all
+
     config = load(config_path)
     known = {c.id for c in config.components}
     unknown = [c for c in components if c not in known]
@@ -207,6 +211,10 @@ def import_statuspage(config_path: str | None, output: Path | None, force: bool)
     entry, then merge them into checks.toml.
     Example: monitor import statuspage -o components.toml
     """
+    from monitor.importer import render_components
+    from monitor.publishers.base import PublishError, RateLimiter
+    from monitor.publishers.statuspage import StatuspageProvider
+
     config = load(config_path)
     settings = config.publisher
     if settings.type != "statuspage" or settings.page_id is None or settings.url is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -202,33 +203,53 @@ def summarise(
     )
 
 
+@functools.lru_cache(maxsize=8)
+def day_bounds(
+    since: float, until: float, tz: ZoneInfo | dt.timezone
+) -> tuple[tuple[str, float], ...]:
+    """(date, start) of every day that [since, until) touches in `tz`, plus the end as a last
+    entry ("", end of the last day)."""
+    day = dt.datetime.fromtimestamp(since, tz).date()
+    last = dt.datetime.fromtimestamp(max(since, until - 1e-6), tz).date()
+    bounds = []
+    while day <= last:
+        bounds.append((day.isoformat(), dt.datetime.combine(day, dt.time(), tz).timestamp()))
+        day += dt.timedelta(days=1)
+    bounds.append(("", dt.datetime.combine(day, dt.time(), tz).timestamp()))
+    return tuple(bounds)
+
+
 def _days(
     watched: Sequence[Segment], since: float, until: float, tz: ZoneInfo | dt.timezone
 ) -> list[Day]:
-    first = dt.datetime.fromtimestamp(since, tz).date()
-    last = dt.datetime.fromtimestamp(max(since, until - 1e-6), tz).date()
-    days = []
-    index = 0
-    day = first
-    while day <= last:
-        start = dt.datetime.combine(day, dt.time(), tz).timestamp()
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz).timestamp()
-        time_in: dict[Status, float] = {}
-        while index < len(watched) and watched[index].end <= start:
-            index += 1
-        for segment in watched[index:]:
-            if segment.start >= end:
-                break
-            overlap = min(segment.end, end) - max(segment.start, start)
+    bounds = day_bounds(since, until, tz)
+    starts = [start for _, start in bounds]
+    per_day: list[dict[Status, float]] = [{} for _ in bounds[:-1]]
+    for segment in watched:  # spread each segment over the days it touches
+        index = max(0, bisect.bisect_right(starts, segment.start) - 1)
+        while index < len(per_day) and starts[index] < segment.end:
+            overlap = min(segment.end, starts[index + 1]) - max(segment.start, starts[index])
             if overlap > 0:
+                time_in = per_day[index]
                 time_in[segment.status] = time_in.get(segment.status, 0.0) + overlap
+            index += 1
+    days = []
+    for (date, _), time_in in zip(bounds, per_day, strict=False):
+        if len(time_in) == 1:  # the common day: one status all day long
+            (status,) = time_in
+            uptime = (
+                None
+                if status is Status.UNDER_MAINTENANCE
+                else (1.0 if status is Status.OPERATIONAL else 0.0)
+            )
+            days.append(Day(date, uptime, status))
+            continue
         counted = sum(v for s, v in time_in.items() if s is not Status.UNDER_MAINTENANCE)
         days.append(
             Day(
-                date=day.isoformat(),
+                date=date,
                 uptime=time_in.get(Status.OPERATIONAL, 0.0) / counted if counted > 0 else None,
                 worst_status=max(time_in, key=SEVERITY.__getitem__) if time_in else None,
             )
         )
-        day += dt.timedelta(days=1)
     return days

@@ -11,6 +11,7 @@ Writes from the daemon go through `monitor.writer.Writer`, which owns the only w
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
@@ -524,6 +525,40 @@ def m004_history(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_monthly(db: sqlite_utils.Database) -> None:
+    """Monthly rollups, so a year is 12 rows a check; filled from the daily ones once."""
+    db.execute(
+        "CREATE TABLE rollup_month (check_id INTEGER NOT NULL, month INTEGER NOT NULL, "
+        "ok INTEGER NOT NULL, slow INTEGER NOT NULL, fail INTEGER NOT NULL, "
+        f"latency_us INTEGER NOT NULL, {_BUCKET_COLUMNS}, "
+        "PRIMARY KEY (check_id, month)) WITHOUT ROWID"
+    )
+    columns = ["ok", "slow", "fail", "latency_us"] + [f"b{i}" for i in range(N_BUCKETS)]
+    sums = ", ".join(f"sum({c})" for c in columns)
+    month = (
+        "CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12 "
+        "+ CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1"
+    )
+    db.execute(
+        f"INSERT INTO rollup_month (check_id, month, {', '.join(columns)}) "
+        f"SELECT check_id, {month} AS m, {sums} FROM rollup_day GROUP BY check_id, m"
+    )
+
+
+def month_of_day(day: int) -> int:
+    """The month index (year * 12 + month - 1) of a day number (days since 1970-01-01, UTC)."""
+    date = EPOCH + dt.timedelta(days=day)
+    return date.year * 12 + date.month - 1
+
+
+def first_day_of_month(month: int) -> int:
+    return (dt.date(month // 12, month % 12 + 1, 1) - EPOCH).days
+
+
+EPOCH = dt.date(1970, 1, 1)
+
+
 def _rollup_upsert(table: str, key: str) -> str:
     columns = ["check_id", key, "ok", "slow", "fail", "latency_us"] + [
         f"b{i}" for i in range(N_BUCKETS)
@@ -537,17 +572,26 @@ def _rollup_upsert(table: str, key: str) -> str:
 
 UPSERT_HOUR = _rollup_upsert("rollup_hour", "hour")
 UPSERT_DAY = _rollup_upsert("rollup_day", "day")
+UPSERT_MONTH = _rollup_upsert("rollup_month", "month")
 
 
-def rollup_rows(rows: Iterable[ResultRow]) -> tuple[list[list[int]], list[list[int]]]:
-    """Hourly and daily rollup increments for a batch of result rows: counts by outcome, the
-    latency sum and the latency histogram, per check and hour (day). Additive, so the writer
-    adds them to what is stored without reading it."""
+def rollup_rows(
+    rows: Iterable[ResultRow],
+) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
+    """Hourly, daily and monthly rollup increments for a batch of result rows: counts by
+    outcome, the latency sum and the latency histogram, per check and hour (day, month).
+    Additive, so the writer adds them to what is stored without reading it."""
     hours: dict[tuple[int, int], list[int]] = {}
     days: dict[tuple[int, int], list[int]] = {}
+    months: dict[tuple[int, int], list[int]] = {}
+    month_of: dict[int, int] = {}
     for at_ms, check_id, outcome, latency_us, _, _, _ in rows:
         hour = at_ms // 3_600_000
-        for table, key in ((hours, hour), (days, hour // 24)):
+        day = hour // 24
+        month = month_of.get(day)
+        if month is None:
+            month = month_of[day] = month_of_day(day)
+        for table, key in ((hours, hour), (days, day), (months, month)):
             entry = table.get((check_id, key))
             if entry is None:
                 entry = table[(check_id, key)] = [check_id, key, 0, 0, 0, 0] + [0] * N_BUCKETS
@@ -555,7 +599,7 @@ def rollup_rows(rows: Iterable[ResultRow]) -> tuple[list[list[int]], list[list[i
             if outcome != 2:  # failures have no meaningful latency
                 entry[5] += latency_us
                 entry[6 + bucket_of(latency_us)] += 1
-    return list(hours.values()), list(days.values())
+    return list(hours.values()), list(days.values()), list(months.values())
 
 
 def heartbeat(db: sqlite_utils.Database, started: float, now: float) -> None:
@@ -624,20 +668,37 @@ class HistoryReader:
     def rollup(
         self, check_ids: Sequence[int], since: float, until: float, hourly: bool
     ) -> tuple[int, int, int, int, list[int]]:
-        """(ok, slow, fail, latency sum in us, latency buckets) over the window, from hourly
-        or daily rollups: one SQL sum, no raw rows read."""
+        """(ok, slow, fail, latency sum in us, latency buckets) over the window, from rollups
+        only: hourly ones, or whole months plus the days at either end. No raw row is read."""
         if not check_ids:
             return 0, 0, 0, 0, [0] * N_BUCKETS
-        table, key, size = ("rollup_hour", "hour", 3600) if hourly else ("rollup_day", "day", 86400)
+        if hourly:
+            parts = [("rollup_hour", "hour", int(since // 3600), int(-(-until // 3600)))]
+        else:
+            first, end = int(since // 86400), int(-(-until // 86400))
+            month = month_of_day(first)
+            if first_day_of_month(month) < first:
+                month += 1
+            last = month_of_day(end)  # the month holding `end`: not whole
+            if month < last:
+                parts = [
+                    ("rollup_day", "day", first, first_day_of_month(month)),
+                    ("rollup_month", "month", month, last),
+                    ("rollup_day", "day", first_day_of_month(last), end),
+                ]
+            else:
+                parts = [("rollup_day", "day", first, end)]
+        totals = [0] * (4 + N_BUCKETS)
         sums = ", ".join(f"total(b{i})" for i in range(N_BUCKETS))
         marks = ", ".join("?" * len(check_ids))
-        row = self.db.execute(
-            f"SELECT total(ok), total(slow), total(fail), total(latency_us), {sums} FROM {table} "
-            f"WHERE check_id IN ({marks}) AND {key} >= ? AND {key} < ?",
-            [*check_ids, int(since // size), int(-(-until // size))],
-        ).fetchone()
-        values = [int(v or 0) for v in row]
-        return values[0], values[1], values[2], values[3], values[4:]
+        for table, key, lo, hi in parts:
+            row = self.db.execute(
+                f"SELECT total(ok), total(slow), total(fail), total(latency_us), {sums} "
+                f"FROM {table} WHERE check_id IN ({marks}) AND {key} >= ? AND {key} < ?",
+                [*check_ids, lo, hi],
+            ).fetchone()
+            totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
+        return totals[0], totals[1], totals[2], totals[3], totals[4:]
 
     def published(self, publisher: str) -> list[tuple[str, str, float]]:
         """(component, incident id, start) of the incidents we created."""

@@ -28,6 +28,7 @@ from monitor.store import (
     INSERT_RESULTS,
     UPSERT_DAY,
     UPSERT_HOUR,
+    UPSERT_MONTH,
     ResultRow,
     Stmt,
     heartbeat,
@@ -72,7 +73,7 @@ class Writer:
         batch_max: int = 5000,
         busy_timeout: float = 5.0,
         retention: float | None = None,
-        prune_chunk: int = 5000,
+        prune_chunk: int = 2000,
         prune_every: float = 60.0,
     ) -> None:
         self.path = path
@@ -210,12 +211,13 @@ class Writer:
                         heartbeat(db, self.started, self._last_beat)
             return
         started = time.perf_counter()
-        hours, days = rollup_rows(self._pending)
+        hours, days, months = rollup_rows(self._pending)
         try:
             with db.conn:
                 db.conn.executemany(INSERT_RESULTS, self._pending)
                 db.conn.executemany(UPSERT_HOUR, hours)
                 db.conn.executemany(UPSERT_DAY, days)
+                db.conn.executemany(UPSERT_MONTH, months)
                 heartbeat(db, self.started, time.time())
                 for stmt in self._statements.values():
                     params = stmt.params() if callable(stmt.params) else stmt.params

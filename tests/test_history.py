@@ -269,3 +269,40 @@ def test_bad_since_is_a_usage_error(tmp_path: Path, since: str) -> None:
     ground_truth(tmp_path)
     result = CliRunner().invoke(main, ["history", "-c", str(config(tmp_path)), "--since", since])
     assert result.exit_code == 2 and "duration" in result.output
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [("2026-01-01", "2026-03-15"), ("2026-01-17", "2026-03-02"), ("2026-02-03", "2026-02-20")],
+)
+def test_long_windows_add_months_and_days_exactly(tmp_path: Path, first: str, last: str) -> None:
+    """Whole months come from monthly rollups, the ends from daily ones: the same counts as the
+    raw rows, whatever the window's edges."""
+    path = tmp_path / "m.db"
+    writer = Writer(path, flush_interval=0.01)
+    writer.start()
+    ids = writer.call(lambda db: register_checks(db, [API])).result(5)
+    rng = random.Random(3)
+    start = int(dt.datetime(2025, 12, 20, tzinfo=dt.UTC).timestamp() * 1000)
+    rows = [
+        (start + n * 3_600_000, ids["api/home"], rng.choice([0, 0, 1, 2]), 2000, None, None, None)
+        for n in range(24 * 110)
+    ]
+    for row in rows:
+        writer.submit(row)
+    writer.stop()
+    since = dt.datetime.fromisoformat(first).replace(tzinfo=dt.UTC).timestamp()
+    until = dt.datetime.fromisoformat(last).replace(tzinfo=dt.UTC).timestamp()
+    expected = [0, 0, 0]
+    for at_ms, _, outcome, *_ in rows:
+        if since * 1000 <= at_ms < until * 1000:
+            expected[outcome] += 1
+    store = Store.open(path)
+    from monitor.store import HistoryReader
+
+    ok, slow, fail, _, buckets = HistoryReader(store.db).rollup(
+        [ids["api/home"]], since, until, False
+    )
+    store.close()
+    assert [ok, slow, fail] == expected
+    assert sum(buckets) == ok + slow

@@ -44,6 +44,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         "m002_status",
         "m003_outbox",
         "m004_history",
+        "m005_monthly",
     ]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
