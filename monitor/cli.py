@@ -139,15 +139,7 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
     from monitor.daemon import probe_all
 
     config = load(config_path)
-    known = {c.id for c in config.components}
-    unknown = [c for c in components if c not in known]
-    if unknown:
-        click.echo(
-            f"{config.path}: no component {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known))}",
-            err=True,
-        )
-        sys.exit(2)
+    _check_components(config, components)
     selected = [c for c in config.components if not components or c.id in components]
     results = asyncio.run(probe_all(selected, concurrency=config.monitor.concurrency))
     failed = any(r.outcome is Outcome.FAIL for _, _, r in results)

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from monitor.state import Status
+from monitor.state import OUTAGE, Status
 
 # Latency histogram bucket upper bounds in milliseconds; the last bucket is everything above.
 BUCKETS_MS: tuple[float, ...] = (
@@ -29,7 +29,6 @@ BUCKETS_MS: tuple[float, ...] = (
 BUCKET_BOUNDS_US = tuple(int(b * 1000) for b in BUCKETS_MS)
 N_BUCKETS = len(BUCKETS_MS) + 1
 
-OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
 SEVERITY = {
     Status.OPERATIONAL: 0,
     Status.UNDER_MAINTENANCE: 1,

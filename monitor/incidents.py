@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from monitor.model import PublisherSettings
-from monitor.state import Status
+from monitor.state import OUTAGE, Status
 
 
 class IncidentStatus(StrEnum):
@@ -82,7 +82,6 @@ class RemoteComponent:
     is_group: bool = False
 
 
-OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
 SEVERITY = {
     Status.OPERATIONAL: 0,
     Status.UNDER_MAINTENANCE: 0,

@@ -43,6 +43,10 @@ class Status(StrEnum):
     UNDER_MAINTENANCE = "under_maintenance"
 
 
+OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
+"""The statuses that make an incident (maintenance does not)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     fail_after: int = 3
