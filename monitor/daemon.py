@@ -210,8 +210,9 @@ class Daemon:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 log.info("stopping: %d probes in flight", len(self._in_flight))
-                self.scheduler.shutdown()
+                self.scheduler.pause()
                 await self._drain()
+                self.scheduler.shutdown()
         finally:
             if self.provider is not None:
                 await self.provider.close()

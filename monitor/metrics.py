@@ -72,7 +72,7 @@ class StateCollector(Collector):
             "1 unless the check is down after hysteresis (up, slow and flaky count as up).",
             labels=["component", "check"],
         )
-        for key, status in engine.checks.items():
+        for key, status in list(engine.checks.items()):  # a snapshot: scrapes run in a thread
             component, _, check = key.partition("/")
             up.add_metric([component, check], 0.0 if status.state is CheckState.DOWN else 1.0)
         yield up
@@ -81,7 +81,7 @@ class StateCollector(Collector):
             "1 for the component's current status, 0 for the other four.",
             labels=["component", "status"],
         )
-        for component, judged in engine.statuses.items():
+        for component, judged in list(engine.statuses.items()):
             for each in Status:
                 current.add_metric([component, each.value], 1.0 if judged.status is each else 0.0)
         yield current

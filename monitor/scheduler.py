@@ -70,6 +70,7 @@ class ProbeScheduler:
         self._clock = clock
         self._semaphore = asyncio.Semaphore(concurrency)
         self._planned: dict[str, float] = {}
+        self._stopping = False
         self.stats = ScheduleStats()
         self._scheduler = AsyncIOScheduler(
             timezone=dt.UTC, job_defaults={"coalesce": True, "max_instances": 1}
@@ -108,7 +109,16 @@ class ProbeScheduler:
     def start(self) -> None:
         self._scheduler.start()
 
+    def pause(self) -> None:
+        """Start nothing new; runs already probing go on (and are awaited by the caller)."""
+        self._stopping = True
+        if self._scheduler.running:
+            self._scheduler.pause()
+
     def shutdown(self) -> None:
+        """Stop the scheduler. It cancels the runs still in its executor, so pause and let
+        the probes in flight finish first."""
+        self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
@@ -124,6 +134,8 @@ class ProbeScheduler:
 
     async def _job(self, key: str) -> None:
         async with self._semaphore:
+            if self._stopping:  # queued behind the cap when the stop came: nothing taken yet
+                return
             started = self._clock()
             planned = self._planned.pop(key, started)
             lateness = max(0.0, started - planned)

@@ -132,3 +132,19 @@ def test_listen_address_in_use_is_a_clear_error(
     assert code != 0
     assert "address already in use" in daemon.log.lower()
     assert "Traceback" not in daemon.log
+
+
+def test_sigterm_lets_probes_in_flight_finish_and_records_them(
+    tmp_path: Path, target: Target, daemons: Callable[..., DaemonProcess]
+) -> None:
+    target.delay = 0.6  # every probe is in flight for 0.6 s of its 1 s interval
+    daemon = daemons(config_for(tmp_path, target, 20))
+    db = tmp_path / "data" / "monitor.db"
+    wait_for(lambda: count_rows(db) >= 20, 20, "a first round of results")
+    daemon.signal(signal.SIGTERM)
+    asked = time.monotonic()
+    assert daemon.wait(10) == 0, daemon.log
+    assert time.monotonic() - asked < 5
+    assert "stopping: 0 probes in flight" not in daemon.log, "the stop came mid-probe"
+    assert count_rows(db) == target.count(), "every probe that reached the target is recorded"
+    assert "Traceback" not in daemon.log and "CancelledError" not in daemon.log
