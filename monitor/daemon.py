@@ -185,7 +185,7 @@ class Daemon:
             async with ProbeContext() as ctx:
                 self._ctx = ctx
                 if self.config.monitor.listen:
-                    app = build_app(self.registry, self.health, self.status_document)
+                    app = build_app(self.metrics.render, self.health, self.status_document)
                     runner = await start_server(app, self.config.monitor.listen)
                 self.scheduler.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.scheduler.start()

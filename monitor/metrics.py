@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,6 +13,7 @@ from prometheus_client import (
     Metric,
     PlatformCollector,
     ProcessCollector,
+    generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -44,19 +43,88 @@ LATENCY_BUCKETS = (
 DELAY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 
 
-@dataclass(frozen=True, slots=True)
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 class CheckMetrics:
-    duration: Any
-    outcomes: dict[Outcome, Any]
-    success: Any
-    cert_expiry: Callable[[], Any]
+    """One check's probe series: plain numbers updated by the probe, rendered by ProbeSeries.
+
+    A probe touches a few list slots; no label lookup, no lock. The exposition of 10,000 checks
+    is 20+ MB of text, which prometheus-client renders in ~1.6 s of Python holding the GIL;
+    these render the same text several times faster (see ProbeSeries.render).
+    """
+
+    __slots__ = ("labels", "buckets", "total", "outcomes", "success", "cert_expiry")
+
+    def __init__(self, component: str, check: str) -> None:
+        self.labels = f'check="{_label(check)}",component="{_label(component)}"'
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+        self.outcomes = [0, 0, 0]  # ok, slow, fail
+        self.success: int | None = None
+        self.cert_expiry: float | None = None
 
     def observe(self, result: ProbeResult) -> None:
-        self.duration.observe(result.latency)
-        self.outcomes[result.outcome].inc()
-        self.success.set(0 if result.outcome is Outcome.FAIL else 1)
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, result.latency)] += 1
+        self.total += result.latency
+        self.outcomes[OUTCOME_INDEX[result.outcome]] += 1
+        self.success = 0 if result.outcome is Outcome.FAIL else 1
         if result.cert_expiry is not None:
-            self.cert_expiry().set(result.cert_expiry)
+            self.cert_expiry = result.cert_expiry
+
+
+OUTCOME_INDEX = {Outcome.OK: 0, Outcome.SLOW: 1, Outcome.FAIL: 2}
+_LE = [repr(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
+
+
+class ProbeSeries:
+    """The per-check families, rendered straight to the text format."""
+
+    def __init__(self) -> None:
+        self.checks: dict[tuple[str, str], CheckMetrics] = {}
+
+    def render(self) -> str:
+        checks = list(self.checks.values())  # a snapshot: this runs in a worker thread
+        duration = [
+            "# HELP monitor_probe_duration_seconds How long each probe took, from its start to "
+            "its verdict.",
+            "# TYPE monitor_probe_duration_seconds histogram",
+        ]
+        probes = [
+            "# HELP monitor_probes_total Probes run, by outcome.",
+            "# TYPE monitor_probes_total counter",
+        ]
+        success = [
+            "# HELP monitor_probe_success 1 if the last probe was good (ok or slow), else 0.",
+            "# TYPE monitor_probe_success gauge",
+        ]
+        expiry = [
+            "# HELP monitor_tls_cert_expiry_timestamp_seconds When the peer certificate seen "
+            "by the last TLS probe expires.",
+            "# TYPE monitor_tls_cert_expiry_timestamp_seconds gauge",
+        ]
+        for series in checks:
+            labels = series.labels
+            cumulative = 0
+            for le, count in zip(_LE, series.buckets[:], strict=True):
+                cumulative += count
+                duration.append(
+                    f'monitor_probe_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
+                )
+            duration.append(f"monitor_probe_duration_seconds_count{{{labels}}} {cumulative}")
+            duration.append(f"monitor_probe_duration_seconds_sum{{{labels}}} {series.total!r}")
+            ok, slow, fail = series.outcomes[:]
+            probes.append(f'monitor_probes_total{{{labels},outcome="ok"}} {ok}')
+            probes.append(f'monitor_probes_total{{{labels},outcome="slow"}} {slow}')
+            probes.append(f'monitor_probes_total{{{labels},outcome="fail"}} {fail}')
+            if series.success is not None:
+                success.append(f"monitor_probe_success{{{labels}}} {series.success}")
+            if series.cert_expiry is not None:
+                expiry.append(
+                    f"monitor_tls_cert_expiry_timestamp_seconds{{{labels}}} {series.cert_expiry!r}"
+                )
+        return "\n".join([*duration, *probes, *success, *expiry, ""])
 
 
 class StateCollector(Collector):
@@ -92,31 +160,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.probe_duration = Histogram(
-            "monitor_probe_duration_seconds",
-            "How long each probe took, from its start to its verdict.",
-            ["component", "check"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.probes = Counter(
-            "monitor_probes_total",
-            "Probes run, by outcome.",
-            ["component", "check", "outcome"],
-            registry=registry,
-        )
-        self.probe_success = Gauge(
-            "monitor_probe_success",
-            "1 if the last probe was good (ok or slow), else 0.",
-            ["component", "check"],
-            registry=registry,
-        )
-        self.cert_expiry = Gauge(
-            "monitor_tls_cert_expiry_timestamp_seconds",
-            "When the peer certificate seen by the last TLS probe expires.",
-            ["component", "check"],
-            registry=registry,
-        )
+        self.probe_series = ProbeSeries()
         self.schedule_delay = Histogram(
             "monitor_schedule_delay_seconds",
             "Actual start of a probe minus its planned start.",
@@ -157,19 +201,16 @@ class Metrics:
         build.labels(version=__version__).set(1)
 
     def for_check(self, component: str, check: str) -> CheckMetrics:
-        """The series of one check, bound once so a probe does no label lookups."""
-        return CheckMetrics(
-            duration=self.probe_duration.labels(component, check),
-            outcomes={o: self.probes.labels(component, check, o.value) for o in Outcome},
-            success=self.probe_success.labels(component, check),
-            cert_expiry=lambda: self.cert_expiry.labels(component, check),
-        )
+        """The series of one check (created on first use, kept across reloads)."""
+        series = self.probe_series.checks.get((component, check))
+        if series is None:
+            series = self.probe_series.checks[(component, check)] = CheckMetrics(component, check)
+        return series
 
     def forget(self, component: str, check: str) -> None:
         """Drop a removed check's series so a scrape does not show stale values."""
-        for metric in (self.probe_duration, self.probe_success, self.cert_expiry):
-            with contextlib.suppress(KeyError):
-                metric.remove(component, check)
-        for outcome in Outcome:
-            with contextlib.suppress(KeyError):
-                self.probes.remove(component, check, outcome.value)
+        self.probe_series.checks.pop((component, check), None)
+
+    def render(self) -> bytes:
+        """The whole exposition: the registry's metrics, then the per-check series."""
+        return generate_latest(self.registry) + self.probe_series.render().encode()
