@@ -1,0 +1,188 @@
+"""Looking back: uptime over a window, the incidents in it, and the raw results as data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from monitor import reports
+from monitor.cli.common import (
+    check_components,
+    config_option,
+    load,
+    open_store,
+    parse_window,
+    styled,
+    window_options,
+)
+
+BAR = {
+    "operational": "green",
+    "degraded_performance": "yellow",
+    "partial_outage": "dark_orange",
+    "major_outage": "red",
+    "under_maintenance": "blue",
+}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.3f}%"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@click.command()
+@config_option
+@click.argument("components", nargs=-1)
+@window_options("30d")
+@click.option("--json", "as_json", is_flag=True, help="The contract's JSON document on stdout.")
+def history(
+    config_path: str | None,
+    components: tuple[str, ...],
+    since: str,
+    until: str,
+    tz: str,
+    as_json: bool,
+) -> None:
+    """Uptime over a window per component: uptime, success ratio, downtime, incidents, MTTR,
+    latency percentiles, and a bar of one cell per day coloured by its worst status.
+
+    Example: monitor history payment-api --since 90d
+    """
+    config = load(config_path)
+    check_components(config, components)
+    start, end, zone = parse_window(since, until, tz)
+    store = open_store(config)
+    try:
+        document = reports.history(config, store, components, start, end, zone, time.time())
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table(title=f"{document['since']} to {document['until']}", box=box.SIMPLE_HEAD)
+    for column in (
+        "component",
+        "uptime",
+        "probes ok",
+        "down",
+        "incidents",
+        "MTTR",
+        "p50/p95/p99 ms",
+    ):
+        table.add_column(column, no_wrap=True)
+    bars = []
+    for row in document["components"]:
+        latency = row["latency_ms"]
+        table.add_row(
+            row["id"],
+            _pct(row["uptime"]),
+            _pct(row["success_ratio"]),
+            _duration(row["downtime_seconds"]),
+            str(row["incidents"]),
+            _duration(row["mttr_seconds"]),
+            "/".join(
+                "-" if latency[p] is None else f"{latency[p]:g}" for p in ("p50", "p95", "p99")
+            ),
+        )
+        cells = "".join(
+            f"[{BAR[day['worst_status']]}]█[/]" if day["worst_status"] else "[grey50]·[/]"
+            for day in row["days"][-90:]
+        )
+        bars.append(f"{row['id']:>12} {cells}")
+    console = Console()
+    console.print(table)
+    for bar in bars:
+        console.print(bar, highlight=False)
+    console.print(
+        "[dim]one cell a day, oldest first: [green]█[/] operational, [yellow]█[/] degraded, "
+        "[dark_orange]█[/] partial, [red]█[/] major, [blue]█[/] maintenance, · not monitored[/]"
+    )
+
+
+@click.command()
+@config_option
+@window_options("30d")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def incidents(config_path: str | None, since: str, until: str, tz: str, as_json: bool) -> None:
+    """Every period away from operational: start, end, duration, worst status, reason, and the
+    status page incident published for it.
+
+    Example: monitor incidents --since 2026-01-01 --json
+    """
+    config = load(config_path)
+    start, end, _ = parse_window(since, until, tz)
+    store = open_store(config)
+    try:
+        document = reports.incidents(config, store, start, end, config.publisher.type)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table(
+        title=f"incidents {document['since']} to {document['until']}", box=box.SIMPLE_HEAD
+    )
+    for column in ("component", "start", "duration", "worst", "page incident", "reason"):
+        table.add_column(column, no_wrap=column != "reason")
+    for row in document["incidents"]:
+        table.add_row(
+            row["component"],
+            row["start"],
+            _duration(row["duration_seconds"]) if row["end"] else "ongoing",
+            styled(row["worst_status"]),
+            row["status_page_incident"] or "",
+            row["reason"],
+        )
+    Console().print(table)
+
+
+@click.command()
+@config_option
+@window_options("1d")
+@click.option("--component", help="Only this component's checks.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True
+)
+def export(
+    config_path: str | None, since: str, until: str, tz: str, component: str | None, fmt: str
+) -> None:
+    """Raw probe results, streamed: JSON (one object a line) or CSV with a header.
+
+    Example: monitor export --since 1d --format csv > results.csv
+    """
+    config = load(config_path)
+    if component is not None:
+        check_components(config, (component,))
+    start, end, _ = parse_window(since, until, tz)
+    store = open_store(config)
+    out = sys.stdout
+    try:
+        rows = reports.export(store, start, end, component)
+        if fmt == "json":
+            for row in rows:
+                out.write(json.dumps(row) + "\n")
+        else:
+            writer = csv.DictWriter(out, fieldnames=reports.EXPORT_FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+    finally:
+        store.close()

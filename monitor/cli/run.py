@@ -1,0 +1,137 @@
+"""Running the monitor: the daemon itself, a dry check of the config, and a one-off probe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor import logs
+from monitor.cli.common import check_components, config_option, load
+from monitor.config import ConfigError
+from monitor.logs import Redactor
+from monitor.model import Outcome
+
+
+@click.command()
+@config_option
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line, for journald or a log shipper.",
+)
+@click.option("--dry-run", is_flag=True, help="Publish to the log only, whatever the config says.")
+def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool) -> None:
+    """Run the daemon in the foreground: SIGTERM or SIGINT stop it, SIGHUP reloads the config.
+
+    Example: monitor run -c /etc/monitor/checks.toml --log-format json
+    """
+    from monitor.daemon import Daemon
+    from monitor.systemd import Notifier
+
+    config = load(config_path)
+    redactor = Redactor()
+    logs.setup(log_level, log_format, redactor)
+    try:
+        daemon = Daemon(config, dry_run=dry_run, redactor=redactor, notifier=Notifier())
+    except ConfigError as exc:
+        for line in exc.errors:
+            click.echo(line, err=True)
+        sys.exit(2)
+    try:
+        asyncio.run(_run(daemon))
+    except OSError as exc:  # the listen address taken, the database folder missing, ...
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _run(daemon: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    await daemon.run(stop)
+
+
+@click.command()
+@config_option
+def validate(config_path: str | None) -> None:
+    """Check the config file; print every error and exit 2 when it is invalid.
+
+    Example: monitor validate -c checks.toml
+    """
+    config = load(config_path)
+    checks = sum(len(c.checks) for c in config.components)
+    click.echo(
+        f"{config.path}: ok: {checks} checks in {len(config.components)} components, "
+        f"publisher {config.publisher.type}"
+    )
+
+
+@click.command()
+@config_option
+@click.argument("components", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -> None:
+    """Probe every check once (or only those of COMPONENTS) and print the results.
+
+    Exits 1 when any check fails. Example: monitor check payment-api --json
+    """
+    from monitor.daemon import probe_all
+
+    config = load(config_path)
+    check_components(config, components)
+    selected = [c for c in config.components if not components or c.id in components]
+    results = asyncio.run(probe_all(selected, concurrency=config.monitor.concurrency))
+    failed = any(r.outcome is Outcome.FAIL for _, _, r in results)
+    if as_json:
+        document: dict[str, Any] = {"ok": not failed, "components": []}
+        by_component: dict[str, dict[str, Any]] = {}
+        for component, probe_check, result in results:
+            entry = by_component.get(component.id)
+            if entry is None:
+                entry = {"id": component.id, "name": component.name, "checks": []}
+                by_component[component.id] = entry
+                document["components"].append(entry)
+            entry["checks"].append(
+                {
+                    "name": probe_check.name,
+                    "type": probe_check.type,
+                    "outcome": result.outcome.value,
+                    "latency_ms": round(result.latency * 1000, 3),
+                    "status_code": result.status_code,
+                    "error_kind": result.error_kind.value if result.error_kind else None,
+                    "error": result.error,
+                    "cert_expiry": result.cert_expiry,
+                }
+            )
+        click.echo(json.dumps(document, indent=2))
+    else:
+        table = Table(title=f"{len(results)} checks")
+        for column in ("component", "check", "outcome", "latency", "error"):
+            table.add_column(column, justify="right" if column == "latency" else "left")
+        style = {Outcome.OK: "green", Outcome.SLOW: "yellow", Outcome.FAIL: "bold red"}
+        for component, probe_check, result in results:
+            table.add_row(
+                component.id,
+                probe_check.name,
+                f"[{style[result.outcome]}]{result.outcome.value}[/]",
+                f"{result.latency * 1000:.1f} ms",
+                f"{result.error_kind}: {result.error}" if result.error else "",
+            )
+        Console().print(table)
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,103 @@
+"""`monitor status`: what the daemon last wrote, readable while it runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from monitor.cli.common import config_option, load, styled
+from monitor.store import Store
+from monitor.views import status_document
+
+
+def _parse(rfc3339: str) -> float:
+    return dt.datetime.fromisoformat(rfc3339).timestamp()
+
+
+def _when(seconds: float) -> str:
+    """Local time: the clock of whoever reads the table, compact when it is today."""
+    moment = dt.datetime.fromtimestamp(seconds)
+    if moment.date() == dt.date.today():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="The contract's JSON document on stdout.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """Show each component's status and since when, and each check's state, from the database.
+
+    Works while the daemon runs: it reads what the daemon last wrote.
+    Example: monitor status --json
+    """
+    config = load(config_path)
+    database = config.monitor.database
+    if not database.exists():
+        click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
+        sys.exit(2)
+    store = Store.open(database)
+    publisher = config.publisher.type
+    try:
+        checks, components = store.statuses()
+        remotes, queued, error = store.publishing(publisher)
+    finally:
+        store.close()
+    incidents = {
+        cid: {"id": r.incident_id, "status": r.incident_status.value}
+        for cid, r in remotes.items()
+        if r.incident_id is not None and r.incident_status is not None
+    }
+    document = status_document(config.components, components, checks, incidents)
+    document["publisher"] = {
+        "type": publisher,
+        "queued": sum(queued.values()),
+        "error": error,
+    }
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table(title=f"status at {_when(time.time())}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("component", "status", "since", "check", "state", "last probe"):
+        table.add_column(column, no_wrap=column != "check", min_width=5, overflow="fold")
+    now = time.time()
+    for component in document["components"]:
+        for index, check in enumerate(component["checks"]):
+            first = index == 0
+            latency = check["last_latency_ms"]
+            last = ""
+            if check["last_probe_at"]:
+                ago = max(0, now - _parse(check["last_probe_at"]))
+                last = f"{check['last_outcome']} {latency:.0f} ms, {ago:.0f}s ago"
+            table.add_row(
+                component["id"] if first else "",
+                styled(component["status"]) if first else "",
+                _when(_parse(component["since"])) if first and component["since"] else "",
+                check["name"],
+                styled(check["state"]),
+                last,
+                end_section=index == len(component["checks"]) - 1,
+            )
+    console = Console()
+    console.print(table)
+    for component in document["components"]:
+        if component["status"] not in (None, "operational"):
+            console.print(f"[bold]{component['id']}[/]: {component['reason']}")
+        if component["incident"]:
+            incident = component["incident"]
+            console.print(
+                f"[bold]{component['id']}[/]: incident {incident['id']} ({incident['status']})"
+            )
+    if publisher != "none":
+        waiting = document["publisher"]["queued"]
+        line = f"publisher {publisher}: {waiting} change{'s' * (waiting != 1)} waiting"
+        if error:
+            line += f"; [bold red]{error}[/]"
+        console.print(line)

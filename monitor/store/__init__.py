@@ -1,0 +1,98 @@
+"""SQLite storage: the schema, its migrations, and the read side used by the CLI.
+
+The probe results table is the big one (10,000 checks at 30 s is ~29 million rows a day), so a row
+is six small integers and, only for failures, a short text: `results` is a WITHOUT ROWID table
+keyed by (at, check_id). New rows land at the end of the b-tree, so inserts are appends; retention
+deletes a prefix; an export over a time range is a range scan. Names and targets live once in
+`checks`. Times are integer milliseconds since the Unix epoch, latencies integer microseconds.
+
+Writes from the daemon go through `monitor.writer.Writer`, which owns the only writing connection.
+
+`schema` has the migrations and `open_db`; `results` the probe results and their rollups;
+`status` the engine's saved state and transitions; `outbox` what the publishers owe the page;
+`reader` the read side. Import from `monitor.store`: the layout inside may change.
+"""
+
+from monitor.store.outbox import (
+    OUTBOX_DELIVERED,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    decode_remote,
+    encode_remote,
+    load_outbox,
+    record_delivery,
+    record_published,
+    record_publisher_health,
+    save_outbox_entry,
+)
+from monitor.store.reader import HistoryReader, Store
+from monitor.store.results import (
+    EPOCH,
+    ERROR_KIND_CODE,
+    INSERT_RESULTS,
+    OUTCOME_CODE,
+    UPSERT_DAY,
+    UPSERT_HOUR,
+    UPSERT_MONTH,
+    ResultRow,
+    StoredResult,
+    first_day_of_month,
+    heartbeat,
+    month_of_day,
+    prune,
+    redact_url,
+    register_checks,
+    rollup_rows,
+)
+from monitor.store.schema import migrations, open_db
+from monitor.store.status import (
+    Stmt,
+    StoredTransition,
+    decode_check_status,
+    encode_check_status,
+    load_statuses,
+    save_check_status,
+    save_component_status,
+    save_transition,
+)
+
+__all__ = [
+    "EPOCH",
+    "ERROR_KIND_CODE",
+    "INSERT_RESULTS",
+    "OUTBOX_DELIVERED",
+    "OUTBOX_FAILED",
+    "OUTBOX_PENDING",
+    "OUTCOME_CODE",
+    "UPSERT_DAY",
+    "UPSERT_HOUR",
+    "UPSERT_MONTH",
+    "HistoryReader",
+    "ResultRow",
+    "Stmt",
+    "Store",
+    "StoredResult",
+    "StoredTransition",
+    "decode_check_status",
+    "decode_remote",
+    "encode_check_status",
+    "encode_remote",
+    "first_day_of_month",
+    "heartbeat",
+    "load_outbox",
+    "load_statuses",
+    "migrations",
+    "month_of_day",
+    "open_db",
+    "prune",
+    "record_delivery",
+    "record_published",
+    "record_publisher_health",
+    "redact_url",
+    "register_checks",
+    "rollup_rows",
+    "save_check_status",
+    "save_component_status",
+    "save_outbox_entry",
+    "save_transition",
+]

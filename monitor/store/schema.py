@@ -1,0 +1,180 @@
+"""The schema: every migration, in the order users' databases recorded them, and `open_db`.
+
+Migrations are named after their functions and applied in the order they are defined here, so a
+migration is never renamed, reordered or edited once released: add a new one at the end.
+Times are integer milliseconds since the Unix epoch, latencies integer microseconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from monitor.history import N_BUCKETS
+
+migrations = Migrations("monitor")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE components (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL
+        );
+        CREATE TABLE checks (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            component TEXT NOT NULL REFERENCES components(id),
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            target TEXT NOT NULL
+        );
+        CREATE TABLE results (
+            at INTEGER NOT NULL,
+            check_id INTEGER NOT NULL,
+            outcome INTEGER NOT NULL,
+            latency_us INTEGER NOT NULL,
+            status_code INTEGER,
+            error_kind INTEGER,
+            error TEXT,
+            PRIMARY KEY (at, check_id)
+        ) WITHOUT ROWID;
+        """
+    )
+
+
+@migrations()
+def m002_status(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE check_state (
+            check_id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE TABLE component_state (
+            component TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE transitions (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            component TEXT NOT NULL,
+            check_id INTEGER,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX transitions_component_at ON transitions (component, at);
+        """
+    )
+
+
+@migrations()
+def m003_outbox(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            publisher TEXT NOT NULL,
+            component TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            state INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            done_at INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox (publisher, component, id) WHERE state = 0;
+        CREATE TABLE publish_state (
+            publisher TEXT NOT NULL,
+            component TEXT NOT NULL,
+            data TEXT NOT NULL,
+            PRIMARY KEY (publisher, component)
+        );
+        CREATE TABLE publisher_health (
+            publisher TEXT PRIMARY KEY,
+            error TEXT,
+            since INTEGER NOT NULL
+        );
+        """
+    )
+
+
+_BUCKET_COLUMNS = ", ".join(f"b{i} INTEGER NOT NULL DEFAULT 0" for i in range(N_BUCKETS))
+
+
+@migrations()
+def m004_history(db: sqlite_utils.Database) -> None:
+    for table, key in (("rollup_hour", "hour"), ("rollup_day", "day")):
+        db.execute(
+            f"CREATE TABLE {table} (check_id INTEGER NOT NULL, {key} INTEGER NOT NULL, "
+            "ok INTEGER NOT NULL, slow INTEGER NOT NULL, fail INTEGER NOT NULL, "
+            f"latency_us INTEGER NOT NULL, {_BUCKET_COLUMNS}, "
+            f"PRIMARY KEY (check_id, {key})) WITHOUT ROWID"
+        )
+    db.executescript(
+        """
+        CREATE TABLE runs (started INTEGER PRIMARY KEY, last_seen INTEGER NOT NULL);
+        CREATE TABLE published_incidents (
+            publisher TEXT NOT NULL,
+            incident_id TEXT NOT NULL,
+            component TEXT NOT NULL,
+            started INTEGER NOT NULL,
+            PRIMARY KEY (publisher, incident_id)
+        );
+        """
+    )
+
+
+@migrations()
+def m005_monthly(db: sqlite_utils.Database) -> None:
+    """Monthly rollups, so a year is 12 rows a check; filled from the daily ones once."""
+    db.execute(
+        "CREATE TABLE rollup_month (check_id INTEGER NOT NULL, month INTEGER NOT NULL, "
+        "ok INTEGER NOT NULL, slow INTEGER NOT NULL, fail INTEGER NOT NULL, "
+        f"latency_us INTEGER NOT NULL, {_BUCKET_COLUMNS}, "
+        "PRIMARY KEY (check_id, month)) WITHOUT ROWID"
+    )
+    columns = ["ok", "slow", "fail", "latency_us"] + [f"b{i}" for i in range(N_BUCKETS)]
+    sums = ", ".join(f"sum({c})" for c in columns)
+    month = (
+        "CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12 "
+        "+ CAST(strftime('%m', day * 86400, 'unixepoch') AS INTEGER) - 1"
+    )
+    db.execute(
+        f"INSERT INTO rollup_month (check_id, month, {', '.join(columns)}) "
+        f"SELECT check_id, {month} AS m, {sums} FROM rollup_day GROUP BY check_id, m"
+    )
+
+
+def open_db(
+    path: Path | str, *, migrate: bool = True, busy_timeout: float = 10.0
+) -> sqlite_utils.Database:
+    """Open (and create or upgrade) the database with the pragmas every connection needs.
+
+    WAL lets the CLI read while the daemon writes; synchronous=NORMAL keeps every committed batch
+    across a crash of the process (only a power loss can take the last commits).
+    """
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if migrate:
+        migrations.apply(db)
+    return db
+
+
+def _ms(seconds: float) -> int:
+    """Seconds (as the engine counts time) to the integer milliseconds stored in every table."""
+    return int(round(seconds * 1000))
