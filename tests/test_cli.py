@@ -152,3 +152,37 @@ def test_every_command_has_help_with_an_example_and_is_documented(name: str) -> 
         p.read_text() for p in (ROOT / "docs").glob("*.md")
     )
     assert f"monitor {name}" in documented
+
+
+def test_a_missing_database_folder_is_created_and_a_bad_file_is_a_clear_error(
+    tmp_path: Path, target: Target
+) -> None:
+    from monitor.store import StoreError, open_db
+
+    db = open_db(tmp_path / "new" / "deeper" / "monitor.db")
+    db.close()
+    assert (tmp_path / "new" / "deeper" / "monitor.db").exists()
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database at all, but long enough to have a header" * 20)
+    with pytest.raises(
+        StoreError, match=r"bad\.db: cannot open the database \(file is not a database\)"
+    ):
+        open_db(bad)
+    config = write_config(
+        tmp_path,
+        f"""
+        [monitor]
+        database = "bad.db"
+        listen = ""
+        [[component]]
+        name = "Web"
+          [[component.check]]
+          type = "http"
+          url = "{target.url}/"
+        """,
+    )
+    for command in (["status"], ["history"], ["run"]):
+        result = CliRunner().invoke(main, [*command, "-c", str(config)])
+        assert result.exit_code in (1, 2), (command, result.output)
+        assert "bad.db: cannot open the database" in result.output
+        assert "Traceback" not in result.output

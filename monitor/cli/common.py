@@ -14,7 +14,7 @@ import click
 from monitor import reports
 from monitor.config import ConfigError, load_config, resolve_config_path
 from monitor.model import Config
-from monitor.store import Store
+from monitor.store import Store, StoreError
 
 config_option = click.option(
     "-c",
@@ -90,7 +90,11 @@ def open_store(config: Config) -> Store:
     if not database.exists():
         click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
         sys.exit(2)
-    return Store.open(database)
+    try:
+        return Store.open(database)
+    except StoreError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 STATUS_STYLE = {

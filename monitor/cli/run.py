@@ -17,6 +17,7 @@ from monitor.cli.common import check_components, config_option, load
 from monitor.config import ConfigError
 from monitor.logs import Redactor
 from monitor.model import Outcome
+from monitor.store import StoreError
 
 
 @click.command()
@@ -54,7 +55,7 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
         sys.exit(2)
     try:
         asyncio.run(_run(daemon))
-    except OSError as exc:  # the listen address taken, the database folder missing, ...
+    except (OSError, StoreError) as exc:  # the listen address taken, the database unusable, ...
         raise click.ClickException(str(exc)) from exc
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
 
 import click
@@ -12,8 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from monitor.cli.common import config_option, load, styled
-from monitor.store import Store
+from monitor.cli.common import config_option, load, open_store, styled
 from monitor.views import status_document
 
 
@@ -39,11 +37,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     Example: monitor status --json
     """
     config = load(config_path)
-    database = config.monitor.database
-    if not database.exists():
-        click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
-        sys.exit(2)
-    store = Store.open(database)
+    store = open_store(config)
     publisher = config.publisher.type
     try:
         checks, components = store.statuses()

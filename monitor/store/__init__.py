@@ -44,7 +44,7 @@ from monitor.store.results import (
     register_checks,
     rollup_rows,
 )
-from monitor.store.schema import migrations, open_db
+from monitor.store.schema import StoreError, migrations, open_db
 from monitor.store.status import (
     Stmt,
     StoredTransition,
@@ -84,6 +84,7 @@ __all__ = [
     "migrations",
     "month_of_day",
     "open_db",
+    "StoreError",
     "prune",
     "record_delivery",
     "record_published",

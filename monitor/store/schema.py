@@ -157,6 +157,10 @@ def m005_monthly(db: sqlite_utils.Database) -> None:
     )
 
 
+class StoreError(Exception):
+    """The database cannot be opened or upgraded; the message says which file and why."""
+
+
 def open_db(
     path: Path | str, *, migrate: bool = True, busy_timeout: float = 10.0
 ) -> sqlite_utils.Database:
@@ -165,13 +169,24 @@ def open_db(
     WAL lets the CLI read while the daemon writes; synchronous=NORMAL keeps every committed batch
     across a crash of the process (only a power loss can take the last commits).
     """
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout)
-    db = sqlite_utils.Database(conn)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if migrate:
-        migrations.apply(db)
+    if str(path) != ":memory:":
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create its folder: {exc.strerror}") from exc
+    try:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout)
+        db = sqlite_utils.Database(conn)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if migrate:
+            migrations.apply(db)
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"{path}: cannot open the database ({exc}); check that it is a monitor database "
+            "and that its folder is writable"
+        ) from exc
     return db
 
 
