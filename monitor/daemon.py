@@ -380,6 +380,8 @@ class Daemon:
 
     def _delivery(self, provider: Provider) -> Delivery:
         publisher = provider.name
+        for outcome in ("ok", "retry", "error"):  # every series exists from the start, at 0
+            self.metrics.publish_requests.labels(publisher, outcome)
 
         def on_request(outcome: str) -> None:
             self.metrics.publish_requests.labels(publisher, outcome).inc()

@@ -103,6 +103,7 @@ def test_metrics_parse_with_the_right_names_types_and_values(
     ):
         assert types.get(gauge) == "gauge", gauge
     assert "process_resident_memory_bytes" in families
+    assert types["monitor_publish_requests"] == "counter"
 
     def samples(name: str) -> dict[tuple[tuple[str, str], ...], float]:
         family = families[name]
