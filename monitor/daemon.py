@@ -27,6 +27,7 @@ from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import CheckMetrics, Metrics, StateCollector
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
+from monitor.pool import ProbePool
 from monitor.probes import ProbeContext, run_probe
 from monitor.publishers import make_provider, publish_targets
 from monitor.publishers.base import Provider, RateLimiter
@@ -124,7 +125,17 @@ class Daemon:
             flush_interval=flush_interval,
             retention=config.monitor.retention,
         )
-        self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
+        self.scheduler: ProbeScheduler | ProbePool
+        if config.monitor.workers > 1:
+            self.scheduler = ProbePool(
+                config.monitor.workers,
+                concurrency=config.monitor.concurrency,
+                check_of=lambda key: self.checks[key].check,
+                on_result=self._handle_result,
+                grace=STOP_GRACE,
+            )
+        else:
+            self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
         self.checks: dict[str, CheckRuntime] = {}
         self.calendar = MaintenanceCalendar(config.maintenance)
         self.engine = StatusEngine(config.components, time.time())
@@ -210,9 +221,12 @@ class Daemon:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                 log.info("stopping: %d probes in flight", len(self._in_flight))
-                self.scheduler.pause()
-                await self._drain()
-                self.scheduler.shutdown()
+                if isinstance(self.scheduler, ProbePool):
+                    await self.scheduler.stop()
+                else:
+                    self.scheduler.pause()
+                    await self._drain()
+                    self.scheduler.shutdown()
         finally:
             if self.provider is not None:
                 await self.provider.close()
@@ -320,7 +334,7 @@ class Daemon:
             self.notifier.reloaded(f"{self._summary()}; last reload refused")
             return
         old = self.config
-        for key in ("database", "listen", "concurrency"):
+        for key in ("database", "listen", "concurrency", "workers"):
             if getattr(new.monitor, key) != getattr(old.monitor, key):
                 log.warning("reload: [monitor] %s changed; it takes effect on restart", key)
         now = time.time()
@@ -345,7 +359,11 @@ class Daemon:
                 continue
             if runtime.check != check:
                 changed += 1
-                if runtime.check.interval != check.interval:
+                old_interval = runtime.check.interval
+                runtime.component, runtime.check = component, check
+                if isinstance(self.scheduler, ProbePool):
+                    self.scheduler.update(key)  # the worker reschedules if the interval changed
+                elif old_interval != check.interval:
                     self.scheduler.remove(key)
                     reschedule.append(key)
             else:
@@ -484,26 +502,34 @@ class Daemon:
         assert task is not None
         self._in_flight.add(task)
         try:
-            self.metrics.schedule_delay.observe(lateness)
-            started = planned + lateness
             result = await run_probe(runtime.check, self._ctx)
-            changes = self.engine.observe(key, result, time.time())
-            self.writer.submit(
-                [
-                    result_row(runtime.check_id, started, result),
-                    save_check_status(runtime.check_id, self.engine.checks[key]),
-                    *self._record(changes),
-                ]
-            )
-            runtime.metrics.observe(result)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s: %s", key, describe(result))
-            if len(self._first_probes) < len(self.checks) and key not in self._first_probes:
-                self._first_probes[key] = result
-                if len(self._first_probes) == len(self.checks):
-                    self._summarise_first_round()
+            self._handle_result(key, planned, lateness, result)
         finally:
             self._in_flight.discard(task)
+
+    def _handle_result(
+        self, key: str, planned: float, lateness: float, result: ProbeResult
+    ) -> None:
+        """A probe's result, from this process or a worker: state, storage, metrics."""
+        runtime = self.checks.get(key)
+        if runtime is None:  # removed by a reload while it was probed
+            return
+        self.metrics.schedule_delay.observe(lateness)
+        changes = self.engine.observe(key, result, time.time())
+        self.writer.submit(
+            [
+                result_row(runtime.check_id, planned + lateness, result),
+                save_check_status(runtime.check_id, self.engine.checks[key]),
+                *self._record(changes),
+            ]
+        )
+        runtime.metrics.observe(result)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s", key, describe(result))
+        if len(self._first_probes) < len(self.checks) and key not in self._first_probes:
+            self._first_probes[key] = result
+            if len(self._first_probes) == len(self.checks):
+                self._summarise_first_round()
 
 
 async def probe_all(

@@ -159,6 +159,7 @@ class MonitorSettings:
     listen: str = "127.0.0.1:9464"
     retention: float = 30 * 86400.0
     concurrency: int = 512  # probes in flight at once, across all checks
+    workers: int = 1  # processes that probe; more than one shards the checks over them
 
 
 @dataclass(frozen=True, kw_only=True)

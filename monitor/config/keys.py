@@ -41,6 +41,7 @@ MONITOR_KEYS: dict[str, Parser] = {
     "listen": network.listen,
     "retention": values.duration(0, inclusive=False),
     "concurrency": values.integer(1),
+    "workers": values.integer(1, 64),
 }
 PUBLISHER_KEYS: dict[str, Parser] = {
     "type": values.choice(*PUBLISHER_TYPES),
