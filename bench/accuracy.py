@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import common
 from common import Daemon, Target, monitor_config, percentile, print_table, save
 
 DELAYS_MS = (0, 50, 200, 1000)
@@ -74,7 +75,9 @@ def main() -> None:
     parser.add_argument("--cases", default="40x2,5000x5", help="comma-separated CHECKSxINTERVAL")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="[monitor] workers of the daemon")
     args = parser.parse_args()
+    common.WORKERS = args.workers
     work = Path(tempfile.mkdtemp(prefix="monitor-accuracy-"))
     rows: list[dict[str, object]] = []
     for n, case in enumerate(args.cases.split(",")):

@@ -42,18 +42,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def family(pid: int) -> list[int]:
+    """`pid` and its child processes (the daemon's probe workers, with `workers` > 1)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (all its threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """utime + stime of a live process and its children (all threads), from /proc/PID/stat."""
+    total = 0.0
+    for each in family(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def memory_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) in MB, from /proc/PID/status."""
-    found = dict(
-        re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
-    )
-    return int(found.get("VmRSS", 0)) / 1024, int(found.get("VmHWM", 0)) / 1024
+    """(current RSS, peak RSS) in MB of a process and its children, from /proc/PID/status."""
+    rss = peak = 0.0
+    for each in family(pid):
+        try:
+            text = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", text, re.M))
+        rss += int(found.get("VmRSS", 0)) / 1024
+        peak += int(found.get("VmHWM", 0)) / 1024
+    return rss, peak
 
 
 def wait_for(predicate, timeout: float, what: str, step: float = 0.05):  # type: ignore[no-untyped-def]
@@ -150,6 +176,9 @@ def paths(count: int, query: str = "") -> list[str]:
     return [f"/c{i}{query}" for i in range(count)]
 
 
+WORKERS = 1  # `[monitor] workers` of the benchmarked daemon; scripts set it from --workers
+
+
 def monitor_config(
     folder: Path,
     urls: Iterable[str],
@@ -161,12 +190,14 @@ def monitor_config(
     fail_after: int = 3,
     publisher: Sequence[str] = ('type = "none"',),
     remote_ids: Sequence[str | None] | None = None,
+    workers: int | None = None,
 ) -> Path:
     """A checks.toml with one http check per URL, `per_component` checks to a component."""
     lines = [
         "[monitor]",
         'database = "bench.db"',
         f'listen = "{listen}"',
+        f"workers = {workers or WORKERS}",
         "[defaults]",
         f'interval = "{interval}s"',
         f'timeout = "{timeout}s"',

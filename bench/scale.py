@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import common
 from blackbox import run_peer
 from common import (
     Daemon,
@@ -130,7 +131,9 @@ def main() -> None:
         "--peer", action="store_true", help="also run Prometheus + blackbox_exporter"
     )
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="[monitor] workers of the daemon")
     args = parser.parse_args()
+    common.WORKERS = args.workers
     work = Path(tempfile.mkdtemp(prefix="monitor-scale-"))
     rows: list[dict[str, object]] = []
     for n, case in enumerate(args.cases.split(",")):
