@@ -31,6 +31,7 @@ from monitor.store import (
     UPSERT_MONTH,
     ResultRow,
     Stmt,
+    end_run,
     heartbeat,
     open_db,
     prune,
@@ -173,6 +174,8 @@ class Writer:
             elif item is not _STOP:
                 self._take(item)
         self._flush(db)
+        with contextlib.suppress(sqlite3.Error), db.conn:
+            end_run(db, self.started, time.time())
 
     def _take(self, item: object) -> None:
         if isinstance(item, list):

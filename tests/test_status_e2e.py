@@ -191,9 +191,15 @@ end = "{ends}"
     table = CliRunner().invoke(main, ["status", "-c", str(config)])
     assert table.exit_code == 0 and "major_outage" in table.output
 
+    assert json.loads(result.output)["daemon"]["running"] is True
+
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(10) == 0, daemon.log
     assert "component pair: partial_outage -> major_outage" in daemon.log
+    after = CliRunner().invoke(main, ["status", "-c", str(config)])
+    assert "the daemon is not running since" in after.output
+    stopped = json.loads(CliRunner().invoke(main, ["status", "-c", str(config), "--json"]).output)
+    assert stopped["daemon"]["running"] is False and stopped["daemon"]["last_seen"]
 
 
 def test_kill_9_during_an_outage_keeps_it_and_invents_nothing(

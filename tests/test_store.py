@@ -45,6 +45,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         "m003_outbox",
         "m004_history",
         "m005_monthly",
+        "m006_run_end",
     ]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()

@@ -12,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.cli.common import config_option, load, open_store, styled
-from monitor.views import status_document
+from monitor.store import HistoryReader
+from monitor.views import rfc3339, status_document
+
+DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
 
 
 def _parse(rfc3339: str) -> float:
@@ -42,8 +45,10 @@ def status(config_path: str | None, as_json: bool) -> None:
     try:
         checks, components = store.statuses()
         remotes, queued, error = store.publishing(publisher)
+        last_run = HistoryReader(store.db).last_run()
     finally:
         store.close()
+    last_seen, ended = last_run if last_run is not None else (None, None)
     incidents = {
         cid: {"id": r.incident_id, "status": r.incident_status.value}
         for cid, r in remotes.items()
@@ -55,6 +60,9 @@ def status(config_path: str | None, as_json: bool) -> None:
         "queued": sum(queued.values()),
         "error": error,
     }
+    # The daemon writes a heartbeat at least every 5 s while it runs.
+    running = last_seen is not None and ended is None and time.time() - last_seen < DAEMON_SILENT
+    document["daemon"] = {"running": running, "last_seen": rfc3339(last_seen)}
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -81,6 +89,9 @@ def status(config_path: str | None, as_json: bool) -> None:
             )
     console = Console()
     console.print(table)
+    if not running:
+        since = f" since {_when(last_seen)}" if last_seen is not None else ""
+        console.print(f"[bold red]the daemon is not running{since}[/]: these statuses may be stale")
     for component in document["components"]:
         if component["status"] not in (None, "operational"):
             console.print(f"[bold]{component['id']}[/]: {component['reason']}")

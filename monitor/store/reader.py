@@ -130,6 +130,15 @@ class HistoryReader:
             )
         ]
 
+    def last_run(self) -> tuple[float, float | None] | None:
+        """(last heartbeat, clean end or None) of the latest run of the daemon."""
+        row = self.db.execute(
+            "SELECT last_seen, ended FROM runs ORDER BY started DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0] / 1000, row[1] / 1000 if row[1] is not None else None
+
     def runs(self) -> list[tuple[float, float]]:
         return [
             (started / 1000, last_seen / 1000)

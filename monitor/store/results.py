@@ -148,6 +148,12 @@ def heartbeat(db: sqlite_utils.Database, started: float, now: float) -> None:
     )
 
 
+def end_run(db: sqlite_utils.Database, started: float, now: float) -> None:
+    """The daemon stops cleanly: its run ends now."""
+    heartbeat(db, started, now)
+    db.execute("UPDATE runs SET ended = last_seen WHERE started = ?", [_ms(started)])
+
+
 def prune(db: sqlite_utils.Database, cutoff: float, chunk: int = 5000) -> int:
     """Delete at most `chunk` raw results (and hourly rollups) older than `cutoff`; return how
     many results went. Rows are keyed by time, so this removes a prefix of the b-tree."""

@@ -157,6 +157,12 @@ def m005_monthly(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_run_end(db: sqlite_utils.Database) -> None:
+    """When a run ended cleanly: `monitor status` tells a stopped daemon from a running one."""
+    db.execute("ALTER TABLE runs ADD COLUMN ended INTEGER")
+
+
 class StoreError(Exception):
     """The database cannot be opened or upgraded; the message says which file and why."""
 
