@@ -181,10 +181,12 @@ async def test_twenty_429s_then_success_delivers_once_at_the_pace_asked(page: Pa
     posts = page.fake.requests("POST")
     assert len(posts) == 21
     gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
-    assert min(gaps) >= 0.2 - 0.01, f"Retry-After honoured: {min(gaps):.3f}"
+    # Gaps are measured where the requests arrive, so allow a little delivery jitter each.
+    assert min(gaps) >= 0.2 - 0.03, f"Retry-After honoured: {min(gaps):.3f}"
+    assert posts[-1].at - posts[0].at >= 20 * 0.2 - 0.05, "and honoured every time"
     everything = page.fake.requests()
     spacing = [b.at - a.at for a, b in zip(everything, everything[1:], strict=False)]
-    assert min(spacing) >= 0.05 - 0.01, "never faster than the limit"
+    assert min(spacing) >= 0.05 - 0.03, "never faster than the limit"
     assert page.pending() == 0
 
 
@@ -281,7 +283,9 @@ async def test_ten_components_at_once_in_order_at_the_default_rate(
     assert order == names, "in the order of their transitions, none twice"
     everything = fake_statuspage.requests()
     spacing = [b.at - a.at for a, b in zip(everything, everything[1:], strict=False)]
-    assert min(spacing) >= 1.0 - 0.02
+    # Measured at arrival: each gap may lose a little to delivery jitter, the whole run may not.
+    assert min(spacing) >= 1.0 - 0.1, "never faster than 1 request a second"
+    assert everything[-1].at - everything[0].at >= (len(everything) - 1) * 1.0 - 0.05
 
 
 async def test_maintenance_on_the_page_is_reported(page: Page) -> None:

@@ -9,6 +9,8 @@ from monitor.config import ConfigError
 from monitor.incidents import Target
 from monitor.model import Component, PublisherSettings
 from monitor.publishers.base import Provider, RateLimiter
+from monitor.publishers.cachet import CachetProvider, version_from_url
+from monitor.publishers.instatus import InstatusProvider
 from monitor.publishers.log import LogProvider
 from monitor.publishers.statuspage import StatuspageProvider
 
@@ -20,7 +22,23 @@ def _statuspage(settings: PublisherSettings, key: str, limiter: RateLimiter) -> 
     return StatuspageProvider(settings.url, settings.page_id, key, limiter)
 
 
-PROVIDERS: dict[str, Factory] = {"statuspage": _statuspage}
+def _cachet(settings: PublisherSettings, key: str, limiter: RateLimiter) -> Provider:
+    assert settings.url is not None
+    return CachetProvider(
+        settings.url, settings.page_id, key, limiter, version=version_from_url(settings.url)
+    )
+
+
+def _instatus(settings: PublisherSettings, key: str, limiter: RateLimiter) -> Provider:
+    assert settings.url is not None and settings.page_id is not None
+    return InstatusProvider(settings.url, settings.page_id, key, limiter)
+
+
+PROVIDERS: dict[str, Factory] = {
+    "statuspage": _statuspage,
+    "cachet": _cachet,
+    "instatus": _instatus,
+}
 
 
 def make_provider(
@@ -41,7 +59,10 @@ def make_provider(
             ],
         )
     assert api_key is not None
-    return factory(settings, api_key, limiter)
+    try:
+        return factory(settings, api_key, limiter)
+    except ValueError as exc:  # a URL the provider cannot speak to, say
+        raise ConfigError(config_path, [f"{config_path}: [publisher]: url: {exc}"]) from None
 
 
 def publish_targets(components: Sequence[Component], publisher: str | None) -> dict[str, Target]:

@@ -1,0 +1,353 @@
+"""Cachet 2.x (`/api/v1`, header `X-Cachet-Token`): component status and incidents, one request
+at a time through the shared limiter.
+
+What the API asks of us, and what we chose:
+
+- Statuses are numbers: components 1-4 (operational .. major outage), incidents 1-4
+  (investigating, identified, watching, fixed). We report them back in our words, so the delivery
+  worker sees "monitoring" for watching and "resolved" for fixed.
+- 2.x has no maintenance status for a component (maintenance is a `/schedules` entry): we set
+  `under_maintenance` as 1 operational, as the planner ranks them (no problem of ours to show),
+  and the page's schedule shows the maintenance. `active_maintenance()` reads the schedules in
+  progress (`status` 1) and their components.
+- Incidents carry no metadata. Our incidents end their first message with a CommonMark link
+  reference definition, `[monitor]: # (<component> <key>)` (both percent-encoded), which renders
+  as nothing on the page; `unresolved_incidents()` and `get_incident()` read it back, so a crash
+  between "created on the page" and "id saved" never leads to a duplicate.
+- `component_id` and `component_status` always travel together. An update is two requests:
+  `PUT /components/{id}` first (idempotent, so a retry after a failed second request repeats
+  nothing visible), then `POST /incidents/{id}/updates`.
+- A backfilled incident is created fixed (4), with `occurred_at` = when it began, without a
+  component (its status now is the planner's next, separate step) and without notifying anyone
+  of something long over. Cachet reads `occurred_at` as "YYYY-MM-DD HH:MM" in its own timezone;
+  we send UTC.
+- Answers wrap their data in `{"data": ...}`; lists are paginated (`meta.pagination`); errors are
+  `{"errors": [...]}`. The API key is in one header only and is scrubbed from every message.
+
+Cachet 3.x (`/api`, unreleased) answers in another shape (JSON:API resources, `simplePaginate`)
+and is not spoken here yet: `version_from_url` recognises it so the config can say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, unquote
+
+import aiohttp
+
+from monitor.publishers.base import (
+    IncidentRequest,
+    IncidentStatus,
+    NotFound,
+    PublishError,
+    RateLimited,
+    RateLimiter,
+    Rejected,
+    RemoteComponent,
+    RemoteIncident,
+    Transient,
+    Unauthorized,
+)
+from monitor.state import Status
+
+PER_PAGE = 100
+MAX_NAME = 255
+MAX_MESSAGE = 300  # of a page's error text, in our exception
+MAX_PAGES = 1000  # a page that never says "last page" cannot keep us forever
+
+COMPONENT_CODE = {
+    Status.OPERATIONAL: 1,
+    Status.DEGRADED_PERFORMANCE: 2,
+    Status.PARTIAL_OUTAGE: 3,
+    Status.MAJOR_OUTAGE: 4,
+    Status.UNDER_MAINTENANCE: 1,  # 2.x has none: see the module docstring
+}
+COMPONENT_WORD = {1: "operational", 2: "degraded_performance", 3: "partial_outage"}
+COMPONENT_WORD |= {4: "major_outage"}
+INCIDENT_CODE = {
+    IncidentStatus.INVESTIGATING: 1,
+    IncidentStatus.IDENTIFIED: 2,
+    IncidentStatus.MONITORING: 3,
+    IncidentStatus.RESOLVED: 4,
+}
+INCIDENT_WORD = {0: "scheduled", 1: "investigating", 2: "identified", 3: "monitoring"}
+INCIDENT_WORD |= {4: "resolved"}
+UNRESOLVED = (1, 2, 3)
+SCHEDULE_IN_PROGRESS = 1
+
+_MARKER = re.compile(r"^\[monitor\]: # \((\S+) (\S+)\)[ \t]*$", re.MULTILINE)
+
+
+def version_from_url(url: str) -> int:
+    """The Cachet major version a `[publisher] url` points at: `.../api/v1` is 2, `.../api` is 3."""
+    path = url.rstrip("/")
+    if path.endswith("/api/v1"):
+        return 2
+    if path.endswith("/api"):
+        return 3
+    raise ValueError(f"a Cachet url ends in /api/v1 (Cachet 2.x) or /api (3.x), not {url!r}")
+
+
+def marker(component: str, key: str) -> str:
+    """The line that makes an incident ours; invisible once the page renders the Markdown."""
+    return f"[monitor]: # ({quote(component, safe='')} {quote(key, safe=':')})"
+
+
+def _ours(message: object) -> tuple[str | None, str | None]:
+    found = _MARKER.findall(message) if isinstance(message, str) else []
+    if not found:
+        return None, None
+    component, key = found[-1]
+    return unquote(component), unquote(key)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _page_message(text: str) -> str:
+    """The page's own words: `errors` (strings or {title, detail}), `message`, else the text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            parts = [
+                str(e.get("detail") or e.get("title") or e) if isinstance(e, dict) else str(e)
+                for e in errors
+            ]
+            return _clip("; ".join(parts), MAX_MESSAGE)
+        if data.get("message"):
+            return _clip(str(data["message"]), MAX_MESSAGE)
+    return _clip(" ".join(text.split()), MAX_MESSAGE) or "(empty response)"
+
+
+def _remote_incident(data: Mapping[str, Any]) -> RemoteIncident:
+    component, key = _ours(data.get("message"))
+    code = _int(data.get("status"))
+    return RemoteIncident(
+        id=str(data["id"]),
+        name=str(data.get("name") or ""),
+        status=INCIDENT_WORD.get(code, "unknown") if code is not None else "unknown",
+        component=component,
+        key=key,
+    )
+
+
+class CachetProvider:
+    """Cachet's API as the delivery worker needs it. Raises base.py's typed errors; never
+    retries. It opens its HTTP session in the loop of its first call: use it from one event
+    loop and `close()` it there. `page_id` is accepted for the shared signature and unused."""
+
+    name = "cachet"
+
+    def __init__(
+        self,
+        url: str,
+        page_id: str | None,
+        api_key: str,
+        limiter: RateLimiter,
+        *,
+        version: int = 2,
+        timeout: float = 10.0,
+    ) -> None:
+        if version != 2:
+            raise ValueError(f"Cachet {version}.x is not supported yet; use Cachet 2.x (/api/v1)")
+        api_key = api_key.strip()
+        if not api_key.isprintable():  # aiohttp would refuse the header, quoting it
+            raise ValueError("the Cachet API token contains control characters")
+        self._base = url.rstrip("/")
+        self._api_key = api_key
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- the calls -------------------------------------------------------------------------
+
+    async def create_incident(self, request: IncidentRequest) -> str:
+        body: dict[str, Any] = {
+            "name": _clip(request.name, MAX_NAME),
+            "message": f"{request.body}\n\n{marker(request.component, request.key)}",
+            "status": INCIDENT_CODE[request.status],
+            "visible": 1,
+            "notify": request.notify,
+        }
+        if request.backfill_date is None:
+            body |= {
+                "component_id": self._component_id(request.remote_component),
+                "component_status": COMPONENT_CODE[request.component_status],
+            }
+        else:
+            when = dt.datetime.fromtimestamp(request.backfill_date, dt.UTC)
+            body |= {"status": 4, "notify": False, "occurred_at": when.strftime("%Y-%m-%d %H:%M")}
+        data = await self._call("POST", "/incidents", body)
+        if not isinstance(data, dict) or data.get("id") is None:
+            raise Transient("cachet: POST /incidents: the answer has no incident id")
+        return str(data["id"])
+
+    async def update_incident(self, incident_id: str, request: IncidentRequest) -> None:
+        await self.set_component(request.remote_component, request.component_status)
+        body = {"status": INCIDENT_CODE[request.status], "message": request.body}
+        await self._call("POST", f"/incidents/{quote(incident_id, safe='')}/updates", body)
+
+    async def set_component(self, remote_id: str, status: Status) -> None:
+        path = f"/components/{quote(remote_id, safe='')}"
+        await self._call("PUT", path, {"status": COMPONENT_CODE[status]})
+
+    async def unresolved_incidents(self) -> list[RemoteIncident]:
+        found: list[RemoteIncident] = []
+        for code in UNRESOLVED:  # the list filters by equality only
+            items = await self._all("/incidents", {"status": code})
+            found.extend(_remote_incident(item) for item in items)
+        return found
+
+    async def get_incident(self, incident_id: str) -> RemoteIncident:
+        data = await self._call("GET", f"/incidents/{quote(incident_id, safe='')}")
+        if not isinstance(data, dict) or "id" not in data:
+            raise Transient("cachet: GET /incidents/…: the answer is not an incident")
+        return _remote_incident(data)
+
+    async def components(self) -> list[RemoteComponent]:
+        items = await self._all("/components")
+        groups = {
+            str(g["id"]): str(g.get("name") or "") for g in await self._all("/components/groups")
+        }
+        return [
+            RemoteComponent(
+                id=str(c["id"]),
+                name=str(c.get("name") or ""),
+                status=COMPONENT_WORD.get(_int(c.get("status")) or 0, "unknown"),
+                group=groups.get(str(c.get("group_id"))) if c.get("group_id") else None,
+            )
+            for c in items
+        ]
+
+    async def active_maintenance(self) -> set[str]:
+        return {
+            str(component["component_id"])
+            for schedule in await self._all("/schedules", {"status": SCHEDULE_IN_PROGRESS})
+            for component in schedule.get("components") or ()
+            if isinstance(component, dict) and component.get("component_id") is not None
+        }
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _component_id(remote_id: str) -> int | str:
+        """Cachet's ids are integers; anything else goes as is, for the page to refuse."""
+        number = _int(remote_id)
+        return number if number is not None else remote_id
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    async def _all(self, path: str, query: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+        """Every item of a paginated list. Stops at the last page `meta.pagination` names, at a
+        short page, or at a page with nothing new (a server ignoring `page` would loop)."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for page in range(1, MAX_PAGES + 1):
+            params = {**(query or {}), "page": page, "per_page": PER_PAGE}
+            answer = await self._call("GET", path, params=params, whole=True)
+            data = answer.get("data") if isinstance(answer, dict) else None
+            if not isinstance(data, list):
+                raise Transient(f"cachet: GET {path}: the answer is not a list")
+            fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
+            seen.update(str(i.get("id")) for i in fresh)
+            items.extend(fresh)
+            meta = answer.get("meta") if isinstance(answer, dict) else None
+            pagination = meta.get("pagination") if isinstance(meta, dict) else None
+            last = _int(pagination.get("total_pages")) if isinstance(pagination, dict) else None
+            done = page >= last if last is not None else len(data) < PER_PAGE
+            if done or not fresh:
+                break
+        return items
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, int] | None = None,
+        *,
+        whole: bool = False,
+    ) -> Any:
+        """One request: limiter, deadline, every failure mapped to a PublishError. Returns the
+        answer's `data` (the whole answer with `whole`, for lists and their `meta`)."""
+        where = f"cachet: {method} {path}"
+        await self._limiter.wait()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"X-Cachet-Token": self._api_key, "Accept": "application/json"},
+                timeout=self._timeout,
+            )
+        try:
+            async with self._session.request(
+                method, self._base + path, json=body, params=params, allow_redirects=False
+            ) as response:
+                text = await response.text(errors="replace")
+                status, headers = response.status, response.headers
+        except TimeoutError as exc:
+            total = self._timeout.total
+            raise Transient(f"{where}: no answer within {total:g} s") from exc
+        except aiohttp.ClientError as exc:
+            message = self._redact(str(exc) or type(exc).__name__)
+            raise Transient(f"{where}: {message}") from exc
+        if 200 <= status < 300:
+            try:
+                answer = json.loads(text) if text.strip() else None
+            except ValueError as exc:
+                raise Transient(f"{where}: {status} with a body that is not JSON") from exc
+            return answer if whole or not isinstance(answer, dict) else answer.get("data")
+        raise self._error(where, status, text, headers)
+
+    def _error(
+        self, where: str, status: int, text: str, headers: Mapping[str, str]
+    ) -> PublishError:
+        message = self._redact(f"{where}: {status}: {_page_message(text)}")
+        if status in (420, 429):
+            seconds = _retry_after(headers.get("Retry-After"))
+            if seconds is not None:  # everyone on this key waits, not just this caller
+                self._limiter.pause(seconds)
+            return RateLimited(message, status=status, retry_after=seconds)
+        if status in (401, 403):
+            return Unauthorized(message, status=status)
+        if status == 404:
+            return NotFound(message, status=status)
+        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
+            where_to = self._redact(headers.get("Location", "?"))
+            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
+        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
+            return Rejected(message, status=status)
+        return Transient(message, status=status)
+
+
+__all__ = ["CachetProvider", "marker", "version_from_url"]

@@ -1,0 +1,339 @@
+"""Instatus (API v1 paths of the 2.0 spec): component status and incidents, one request at a
+time through the shared limiter. Instatus documents no rate limit; the limiter is ours.
+
+What the API asks of us, and what we chose:
+
+- Values are upper case (MAJOROUTAGE, INVESTIGATING); we map ours to them, and map the page's
+  back to ours in what we return (`RemoteIncident.status` "monitoring", `RemoteComponent.status`
+  "major_outage"), since the delivery worker compares those with our values.
+- An incident lists its `components` (ids) and their new `statuses` ([{id, status}], every id in
+  both). Instatus has no impact field: the component statuses say how bad it is.
+- Updates are `POST .../incidents/{id}/incident-updates`, with status, components and statuses
+  every time. Resolving needs every component OPERATIONAL; when ours must end elsewhere (under
+  maintenance), the resolve is followed by a component PUT (whose retry does not resolve twice).
+- A live incident gets no `started`: the page uses the time of the create.
+- No metadata on incidents. Our incidents are found after a crash by a marker on the last line
+  of their first message, `[monitor:<key>]` (our key is "<component>:<start ms>", so it reads
+  `[monitor:payment-api:1767225600000]`; a key of another shape gives `[monitor:<component>]`).
+  Subscribers see it as a reference number; an operator who deletes it makes the incident theirs.
+- A backfilled incident is created in one call, already RESOLVED, with `started` = when the
+  outage began (the spec allows both on a create). It lists our component, set OPERATIONAL;
+  when the outage ended elsewhere (under maintenance) it lists none, and the worker's next
+  component action sets the status. The page records it as resolved when we published it.
+- Lists are paginated (100 a page, the maximum). Page maintenances are read from the
+  maintenances list (INPROGRESS), never from component statuses, which we set ourselves.
+- The API key is in one header only and is scrubbed from every message we make.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from monitor.incidents import IncidentStatus
+from monitor.publishers.base import (
+    IncidentRequest,
+    NotFound,
+    PublishError,
+    RateLimited,
+    RateLimiter,
+    Rejected,
+    RemoteComponent,
+    RemoteIncident,
+    Transient,
+    Unauthorized,
+)
+from monitor.state import Status
+
+DEFAULT_URL = "https://api.instatus.com"
+PER_PAGE = 100  # the API's maximum
+MAX_MESSAGE = 300  # of a page's error text, in our exception
+UNRESOLVED = "INVESTIGATING,IDENTIFIED,MONITORING"
+
+COMPONENT_STATUS = {
+    Status.OPERATIONAL: "OPERATIONAL",
+    Status.DEGRADED_PERFORMANCE: "DEGRADEDPERFORMANCE",
+    Status.PARTIAL_OUTAGE: "PARTIALOUTAGE",
+    Status.MAJOR_OUTAGE: "MAJOROUTAGE",
+    Status.UNDER_MAINTENANCE: "UNDERMAINTENANCE",
+}
+OUR_STATUS = {theirs: ours.value for ours, theirs in COMPONENT_STATUS.items()}
+INCIDENT_STATUS = {status: status.value.upper() for status in IncidentStatus}
+
+_MARKER = re.compile(r"\[monitor:([a-z0-9]+(?:-[a-z0-9]+)*)(?::([^\]\s]+))?\]")
+
+
+def marker(component: str, key: str) -> str:
+    """What we append to an incident's first message to find it again."""
+    prefix = f"{component}:"
+    return f"[monitor:{key}]" if key.startswith(prefix) else f"[monitor:{component}]"
+
+
+def _ours(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Our component id and key, from the marker in any of the incident's messages."""
+    for update in data.get("updates") or ():
+        message = update.get("message") if isinstance(update, dict) else None
+        found = _MARKER.search(message) if isinstance(message, str) else None
+        if found is not None:
+            component, tail = found[1], found[2]
+            return component, f"{component}:{tail}" if tail else None
+    return None, None
+
+
+def _remote_incident(data: Mapping[str, Any]) -> RemoteIncident:
+    component, key = _ours(data)
+    return RemoteIncident(
+        id=str(data["id"]),
+        name=str(data.get("name") or ""),
+        status=str(data.get("status") or "").lower(),
+        component=component,
+        key=key,
+    )
+
+
+def _group_name(component: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
+    """The name of the component's parent: `group` is the parent itself, `groupId` its id."""
+    group = component.get("group")
+    group = group if isinstance(group, dict) else {}
+    group_id = str(component.get("groupId") or group.get("id") or "")
+    if not group_id:
+        return None
+    return names.get(group_id) or str(group.get("name") or "") or None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _page_message(text: str) -> str:
+    """The page's own words: `{"error": {"code", "message"}}`, else the text."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and (error.get("message") or error.get("code")):
+        code = f" ({error['code']})" if error.get("code") else ""
+        words = f"{error.get('message') or ''}{code}".strip()
+    elif isinstance(error, str) and error:
+        words = error
+    else:
+        words = " ".join(text.split()) or "(empty response)"
+    return words if len(words) <= MAX_MESSAGE else words[: MAX_MESSAGE - 1] + "…"
+
+
+def _rfc3339(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class InstatusProvider:
+    """Instatus's API as the delivery worker needs it. Raises base.py's typed errors; never
+    retries. Opens its HTTP session in the loop of its first call: use it from one event loop
+    and `close()` it there."""
+
+    name = "instatus"
+
+    def __init__(
+        self,
+        url: str,
+        page_id: str,
+        api_key: str,
+        limiter: RateLimiter,
+        *,
+        timeout: float = 10.0,
+    ) -> None:
+        api_key = api_key.strip()
+        if not api_key.isprintable():  # aiohttp would refuse the header, quoting it
+            raise ValueError("the Instatus API key contains control characters")
+        self._base = f"{url.rstrip('/')}/v1/{quote(page_id, safe='')}"
+        self._api_key = api_key
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._resolved: set[str] = set()  # resolve posted, the component PUT after it not yet
+
+    # -- the calls -------------------------------------------------------------------------
+
+    async def create_incident(self, request: IncidentRequest) -> str:
+        body: dict[str, Any] = {
+            "name": request.name,
+            "message": f"{request.body}\n\n{marker(request.component, request.key)}",
+            "status": INCIDENT_STATUS[request.status],
+            "notify": request.notify,
+            **self._statuses(request.remote_component, request.component_status),
+        }
+        if request.backfill_date is not None:
+            body |= {"status": "RESOLVED", "started": _rfc3339(request.backfill_date)}
+            if request.component_status is not Status.OPERATIONAL:  # a resolve needs OPERATIONAL
+                del body["components"], body["statuses"]  # so leave the component alone
+        data = await self._call("POST", "/incidents", body)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise Transient("instatus: POST /incidents: the answer has no incident id")
+        return str(data["id"])
+
+    async def update_incident(self, incident_id: str, request: IncidentRequest) -> None:
+        resolve = request.status is IncidentStatus.RESOLVED
+        status = Status.OPERATIONAL if resolve else request.component_status
+        again = resolve and incident_id in self._resolved
+        self._resolved.discard(incident_id)
+        if not again:
+            body = {
+                "message": request.body,
+                "status": INCIDENT_STATUS[request.status],
+                "notify": request.notify,
+                **self._statuses(request.remote_component, status),
+            }
+            path = f"/incidents/{quote(incident_id, safe='')}/incident-updates"
+            await self._call("POST", path, body)
+        if status is not request.component_status:  # resolved into, say, maintenance
+            self._resolved.add(incident_id)  # a retry sends only the PUT, not a second resolve
+            await self.set_component(request.remote_component, request.component_status)
+        self._resolved.discard(incident_id)
+
+    async def set_component(self, remote_id: str, status: Status) -> None:
+        path = f"/components/{quote(remote_id, safe='')}"
+        await self._call("PUT", path, {"status": COMPONENT_STATUS[status]})
+
+    async def unresolved_incidents(self) -> list[RemoteIncident]:
+        items = await self._all("/incidents", {"status": UNRESOLVED})
+        found = [_remote_incident(item) for item in items]
+        return [i for i in found if i.status != "resolved"]  # should the filter be ignored
+
+    async def get_incident(self, incident_id: str) -> RemoteIncident:
+        data = await self._call("GET", f"/incidents/{quote(incident_id, safe='')}")
+        if not isinstance(data, dict) or "id" not in data:
+            raise Transient("instatus: GET /incidents/…: the answer is not an incident")
+        return _remote_incident(data)
+
+    async def components(self) -> list[RemoteComponent]:
+        items = await self._all("/components")
+        names = {str(c["id"]): str(c.get("name") or "") for c in items}
+        parents = {str(c["groupId"]) for c in items if c.get("groupId")}
+        return [
+            RemoteComponent(
+                id=str(c["id"]),
+                name=str(c.get("name") or ""),
+                status=OUR_STATUS.get(str(c.get("status")), str(c.get("status") or "")),
+                group=_group_name(c, names),
+                is_group=bool(c.get("isParent")) or str(c["id"]) in parents,
+            )
+            for c in items
+        ]
+
+    async def active_maintenance(self) -> set[str]:
+        return {
+            str(component["id"])
+            for maintenance in await self._all("/maintenances")
+            if maintenance.get("status") == "INPROGRESS"
+            for component in maintenance.get("components") or ()
+            if isinstance(component, dict) and component.get("id")
+        }
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _statuses(remote_id: str, status: Status) -> dict[str, Any]:
+        return {
+            "components": [remote_id],
+            "statuses": [{"id": remote_id, "status": COMPONENT_STATUS[status]}],
+        }
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+
+    async def _all(
+        self, path: str, params: Mapping[str, str | int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated list. Stops at a short page, or at a page with nothing
+        new (a server that ignores `page` would otherwise loop forever)."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page = 1
+        while True:
+            query = {**(params or {}), "page": page, "per_page": PER_PAGE}
+            data = await self._call("GET", path, params=query)
+            if not isinstance(data, list):
+                raise Transient(f"instatus: GET {path}: the answer is not a list")
+            fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
+            seen.update(str(i.get("id")) for i in fresh)
+            items.extend(fresh)
+            if len(data) < PER_PAGE or not fresh:
+                return items
+            page += 1
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        """One request: limiter, deadline, and every failure mapped to a PublishError."""
+        where = f"instatus: {method} {path}"
+        await self._limiter.wait()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={
+                    "Authorization": f"Bearer {self._api_key}",
+                    "Accept": "application/json",
+                },
+                timeout=self._timeout,
+            )
+        try:
+            async with self._session.request(
+                method, self._base + path, json=body, params=params, allow_redirects=False
+            ) as response:
+                text = await response.text(errors="replace")
+                status, headers = response.status, response.headers
+        except TimeoutError as exc:
+            total = self._timeout.total
+            raise Transient(f"{where}: no answer within {total:g} s") from exc
+        except aiohttp.ClientError as exc:
+            message = self._redact(str(exc) or type(exc).__name__)
+            raise Transient(f"{where}: {message}") from exc
+        if 200 <= status < 300:
+            try:
+                return json.loads(text) if text.strip() else None
+            except ValueError as exc:
+                raise Transient(f"{where}: {status} with a body that is not JSON") from exc
+        raise self._error(where, status, text, headers)
+
+    def _error(
+        self, where: str, status: int, text: str, headers: Mapping[str, str]
+    ) -> PublishError:
+        message = self._redact(f"{where}: {status}: {_page_message(text)}")
+        if status in (420, 429):
+            seconds = _retry_after(headers.get("Retry-After"))
+            if seconds is not None:  # everyone on this key waits, not just this caller
+                self._limiter.pause(seconds)
+            return RateLimited(message, status=status, retry_after=seconds)
+        if status in (401, 403):
+            return Unauthorized(message, status=status)
+        if status == 404:
+            return NotFound(message, status=status)
+        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
+            where_to = self._redact(headers.get("Location", "?"))
+            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
+        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
+            return Rejected(message, status=status)
+        return Transient(message, status=status)
+
+
+__all__ = ["DEFAULT_URL", "InstatusProvider", "marker"]

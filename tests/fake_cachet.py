@@ -1,0 +1,336 @@
+"""A fake Cachet 2.x API (`/api/v1`) for the publisher tests: a real aiohttp server on 127.0.0.1 in
+a thread of its own, like tests/fake_statuspage.py.
+
+It refuses what Cachet refuses (the facts in shared/reference/README.md: the token header, numeric
+statuses in range, `component_id` and `component_status` together) with `{"errors": [...]}`,
+answers `{"data": ...}` with `meta.pagination` on lists, keeps components, incidents (with their
+updates) and schedules in memory, and lets a test script failures and hangs and read every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import fnmatch
+import itertools
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+INCIDENT_FIELDS = {"name", "message", "status", "visible", "notify", "component_id"}
+INCIDENT_FIELDS |= {"component_status", "stickied", "occurred_at"}
+Handler = Callable[[str, dict[str, str], Any], tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as it arrived. `path` is below /api/v1, e.g. "/incidents/3/updates"."""
+
+    at: float
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    token: str | None
+
+
+@dataclass
+class _Script:
+    count: int
+    method: str = "*"
+    path: str = "*"
+    status: int | None = None
+    retry_after: float | str | None = None
+    hang: bool = False  # no effect, no answer until release(); then 503
+    accept: bool = False  # the effect, then no answer until release()
+
+
+class Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+def _check(ok: object, detail: str, status: int = 400) -> None:
+    if not ok:
+        raise Refused(status, detail)
+
+
+def _errors(status: int, detail: str) -> dict[str, Any]:
+    return {"errors": [{"id": "x", "status": status, "title": "Error", "detail": detail}]}
+
+
+def _code(value: Any, low: int, high: int, what: str) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    _check(ok, f"{what} must be an integer from {low} to {high}, not {value!r}")
+    return int(value)
+
+
+def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
+    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
+
+
+class FakeCachet:
+    def __init__(self, api_key: str = "test-key") -> None:
+        self.api_key = api_key  # tests may change it at any time
+        self.port = 0
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
+        self._components: dict[int, dict[str, Any]] = {}
+        self._groups: dict[int, dict[str, Any]] = {}
+        self._incidents: dict[int, dict[str, Any]] = {}
+        self._schedules: dict[int, dict[str, Any]] = {}
+        self._seen: list[Seen] = []
+        self._scripts: list[_Script] = []
+        self._held: list[asyncio.Event] = []
+        self.holds = 0
+        self._ids = itertools.count(1)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-cachet")
+        self._runner: web.AppRunner | None = None
+        self._routes: list[tuple[str, str, Handler]] = [
+            ("GET", r"/components", lambda _, q, b: self._list(self._components, q)),
+            ("GET", r"/components/groups", lambda _, q, b: self._list(self._groups, q)),
+            ("PUT", r"/components/(\d+)", self._put_component),
+            ("GET", r"/incidents", lambda _, q, b: self._list(self._incidents, q)),
+            ("POST", r"/incidents", self._create_incident),
+            ("GET", r"/incidents/(\d+)", self._get_incident),
+            ("POST", r"/incidents/(\d+)/updates", self._post_update),
+            ("GET", r"/schedules", lambda _, q, b: self._list(self._schedules, q)),
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def start(self) -> FakeCachet:
+        self._thread.daemon = True
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/v1/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner, self.port = runner, runner.addresses[0][1]
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def fail_next(self, count: int = 1, *, status: int = 500, **how: Any) -> None:
+        """The next `count` requests matching `method` and `path` (globs, default "*") get
+        `status` (with `retry_after` if given) and have no effect."""
+        with self.lock:
+            self._scripts.append(_Script(count, status=status, **how))
+
+    def hang_next(self, count: int = 1, *, accept: bool = False, **how: Any) -> None:
+        """No answer until `release()` (then a 503); with `accept` the request takes effect
+        first and only the answer is held back."""
+        with self.lock:
+            self._scripts.append(_Script(count, hang=not accept, accept=accept, **how))
+
+    def release(self) -> None:
+        with self.lock:
+            held, self._held = self._held, []
+        for event in held:
+            self._loop.call_soon_threadsafe(event.set)
+
+    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.holds >= count, timeout):
+                raise AssertionError(f"fake cachet: timed out after {timeout} s for held requests")
+
+    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
+        with self.lock:
+            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
+
+    def add_group(self, name: str) -> str:
+        with self.lock:
+            gid = next(self._ids)
+            self._groups[gid] = {"id": gid, "name": name, "order": len(self._groups)}
+            return str(gid)
+
+    def add_component(self, name: str, *, group_id: str | None = None, status: int = 1) -> str:
+        with self.lock:
+            cid = next(self._ids)
+            group = int(group_id) if group_id else 0
+            self._components[cid] = {"id": cid, "name": name, "status": status, "group_id": group}
+            return str(cid)
+
+    def add_incident(self, name: str, *, status: int = 1, message: str = "By hand.") -> str:
+        """An incident made by hand on the page (no validation)."""
+        with self.lock:
+            iid = next(self._ids)
+            self._incidents[iid] = dict(id=iid, name=name, message=message, status=status)
+            self._incidents[iid] |= dict(visible=1, component_id=0, occurred_at=None, updates=[])
+            return str(iid)
+
+    def add_schedule(self, component_ids: Iterable[str], *, status: int = 1) -> str:
+        with self.lock:
+            sid = next(self._ids)
+            parts = [{"component_id": int(c), "component_status": 1} for c in component_ids]
+            self._schedules[sid] = {"id": sid, "name": "Maintenance", "status": status}
+            self._schedules[sid]["components"] = parts
+            return str(sid)
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._incidents[int(incident_id)])
+
+    def incidents(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self._incidents.values()))
+
+    def component(self, component_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._components[int(component_id)])
+
+    # -- the server --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        path, token = "/" + request.match_info["tail"], request.headers.get("X-Cachet-Token")
+        seen = (request.method, path)
+        with self._changed:
+            self._seen.append(
+                Seen(time.monotonic(), request.method, path, dict(request.query), body, token)
+            )
+            self._changed.notify_all()
+            now = [s for s in self._scripts if s.count > 0 and _matches(s.method, s.path, *seen)]
+            script = now[0] if now else _Script(0)
+            script.count -= 1
+        if script.hang:
+            await self._hold()
+            return web.json_response(_errors(503, "released by the test"), status=503)
+        if script.status is not None:
+            ra = script.retry_after
+            headers = (
+                {} if ra is None else {"Retry-After": ra if isinstance(ra, str) else f"{ra:g}"}
+            )
+            return web.json_response(
+                _errors(script.status, "scripted failure"), status=script.status, headers=headers
+            )
+        json_body = request.method == "GET" or request.content_type == "application/json"
+        with self.lock:
+            status, data = self._dispatch(
+                request.method, path, request.query, body, token, json_body
+            )
+        if script.accept:
+            await self._hold()
+        return web.json_response(data, status=status)
+
+    async def _hold(self) -> None:
+        event = asyncio.Event()
+        with self._changed:
+            self._held.append(event)
+            self.holds += 1
+            self._changed.notify_all()
+        await event.wait()
+
+    def _dispatch(
+        self, method: str, path: str, query: Any, body: Any, token: str | None, json_body: bool
+    ) -> tuple[int, Any]:
+        if token != self.api_key:
+            return 401, _errors(401, "You are not authorized to access this resource.")
+        for verb, pattern, handler in self._routes:
+            if verb != method or (found := re.fullmatch(pattern, path)) is None:
+                continue
+            try:
+                _check(json_body, "send JSON with Content-Type: application/json", 415)
+                _check(method == "GET" or isinstance(body, dict), "expected a JSON object")
+                return handler(found[1] if found.groups() else "", dict(query), body)
+            except Refused as exc:
+                return exc.status, _errors(exc.status, exc.detail)
+        return 404, _errors(404, "The requested resource could not be found.")
+
+    def _list(self, table: dict[int, dict[str, Any]], query: dict[str, str]) -> tuple[int, Any]:
+        try:
+            page, per_page = int(query.get("page", 1)), int(query.get("per_page", 20))
+        except ValueError:
+            raise Refused(400, "page and per_page must be integers") from None
+        _check(page >= 1 and per_page >= 1, "page and per_page must be at least 1")
+        wanted = {k: v for k, v in query.items() if k not in {"page", "per_page", "sort"}}
+        rows = [r for r in table.values() if all(str(r.get(k)) == v for k, v in wanted.items())]
+        last = max(1, math.ceil(len(rows) / per_page))
+        data = copy.deepcopy(rows[(page - 1) * per_page : page * per_page])
+        pagination: dict[str, Any] = dict(total=len(rows), count=len(data), per_page=per_page)
+        pagination |= {"current_page": page, "total_pages": last, "links": {}}
+        return 200, {"meta": {"pagination": pagination}, "data": data}
+
+    def _put_component(self, cid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(int(cid) in self._components, f"no component {cid}", 404)
+        _check(set(body) <= {"status", "name", "description", "group_id"}, f"fields {list(body)}")
+        if "status" in body:
+            self._components[int(cid)]["status"] = _code(body["status"], 1, 4, "status")
+        return 200, {"data": copy.deepcopy(self._components[int(cid)])}
+
+    def _get_incident(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(int(iid) in self._incidents, f"no incident {iid}", 404)
+        return 200, {"data": copy.deepcopy(self._incidents[int(iid)])}
+
+    def _create_incident(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(set(body) <= INCIDENT_FIELDS, f"unknown fields {set(body) - INCIDENT_FIELDS}")
+        name, message = body.get("name"), body.get("message")
+        _check(isinstance(name, str) and name.strip(), "The name field is required.")
+        _check(len(name) <= 255, "The name may not be greater than 255 characters.")
+        _check(isinstance(message, str) and message.strip(), "The message field is required.")
+        status = _code(body.get("status"), 1, 4, "status")
+        _check(body.get("visible", 1) in (0, 1), "visible must be 0 or 1")
+        _check(isinstance(body.get("notify", True), bool), "notify must be a boolean")
+        has_id, has_status = "component_id" in body, "component_status" in body
+        _check(has_id == has_status, "component_id and component_status go together")
+        if has_id:
+            cid = body["component_id"]
+            _check(isinstance(cid, int) and cid in self._components, f"no component {cid!r}")
+            self._components[cid]["status"] = _code(
+                body["component_status"], 1, 4, "component_status"
+            )
+        if "occurred_at" in body:
+            try:
+                dt.datetime.strptime(str(body["occurred_at"]), "%Y-%m-%d %H:%M")
+            except ValueError:
+                raise Refused(400, "Unable to pass timestamp " + str(body["occurred_at"])) from None
+        iid = int(self.add_incident(name, status=status, message=message))
+        self._incidents[iid] |= {k: body[k] for k in body if k in INCIDENT_FIELDS - {"name"}}
+        return 200, {"data": copy.deepcopy(self._incidents[iid])}
+
+    def _post_update(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(int(iid) in self._incidents, f"no incident {iid}", 404)
+        _check(set(body) <= {"status", "message"}, f"fields {list(body)}")
+        status = _code(body.get("status"), 1, 4, "status")
+        _check(isinstance(body.get("message"), str) and body["message"], "message is required")
+        update = {"status": status, "message": body["message"]}
+        self._incidents[int(iid)]["updates"].append(update)
+        self._incidents[int(iid)]["status"] = status
+        return 200, {"data": {"id": next(self._ids), "incident_id": int(iid), **update}}
+
+
+@pytest.fixture(name="fake_cachet")
+def fake_cachet_fixture() -> Iterator[FakeCachet]:
+    """A started fake with token "test-key"; `.url` is the API base (ending in /api/v1)."""
+    fake = FakeCachet().start()
+    yield fake
+    fake.stop()

@@ -1,0 +1,367 @@
+"""A fake Instatus API: a real aiohttp server on 127.0.0.1 in a thread of its own. It refuses what
+the real API refuses (shared/reference/README.md) in the documented shape `{"error": {"code",
+"message"}}`, keeps components, incidents (updates shown newest first) and maintenances, scripts
+failures and hangs, and logs every request. Thread-safe; from async tests, `await
+asyncio.to_thread(fake.wait_held)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import fnmatch
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+COMPONENT_STATUSES = {"OPERATIONAL", "DEGRADEDPERFORMANCE", "PARTIALOUTAGE", "MAJOROUTAGE"}
+COMPONENT_STATUSES |= {"UNDERMAINTENANCE"}
+INCIDENT_STATUSES = {"INVESTIGATING", "IDENTIFIED", "MONITORING", "RESOLVED"}
+CREATE_FIELDS = {"name", "message", "components", "started", "status", "notify", "statuses"}
+CREATE_FIELDS |= {"shouldPublish", "translations"}
+UPDATE_FIELDS = CREATE_FIELDS - {"name", "shouldPublish"}
+COMPONENT_FIELDS = {"name", "description", "status", "order", "showUptime", "grouped", "archived"}
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as it arrived; `path` is the whole path, e.g. "/v1/page1/incidents"."""
+
+    at: float  # time.monotonic()
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    authorization: str | None
+
+
+@dataclass
+class _Script:
+    count: int
+    method: str
+    path: str
+    status: int | None = None
+    retry_after: str | None = None
+    hang: bool = False  # no effect, no answer until release(); then 503
+    accept: bool = False  # the effect, then no answer until release()
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _check(ok: object, message: str) -> None:
+    if not ok:
+        raise Refused(400, "VALIDATION_ERROR", message)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
+    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
+
+
+class FakeInstatus:
+    def __init__(self, api_key: str = "test-key", page_id: str = "page1") -> None:
+        self.api_key = api_key  # tests may change it at any time
+        self.page_id = page_id
+        self.port = 0
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
+        self._components: dict[str, dict[str, Any]] = {}
+        self._incidents: dict[str, dict[str, Any]] = {}
+        self._maintenances: dict[str, dict[str, Any]] = {}
+        self._seen: list[Seen] = []
+        self._scripts: list[_Script] = []
+        self._held: list[asyncio.Event] = []
+        self.holds = 0
+        self._ids = itertools.count(1)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-instatus")
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeInstatus:
+        self._thread.daemon = True
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
+        return self
+
+    def stop(self) -> None:
+        self.release()
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner, self.port = runner, runner.addresses[0][1]
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        retry_after: float | str | None = None,
+        method: str = "*",
+        path: str = "*",
+    ) -> None:
+        """The next `count` requests matching `method` and the `path` glob get `status` (with
+        Retry-After when given; a str is sent as is) and have no effect."""
+        header = f"{retry_after:g}" if isinstance(retry_after, int | float) else retry_after
+        with self.lock:
+            self._scripts.append(_Script(count, method, path, status=status, retry_after=header))
+
+    def hang_next(
+        self, count: int = 1, *, accept: bool = False, method: str = "*", path: str = "*"
+    ) -> None:
+        """The next `count` matching requests get no answer until `release()`: without `accept`
+        they have no effect (then a 503); with it they take effect and the answer is held."""
+        with self.lock:
+            self._scripts.append(_Script(count, method, path, hang=not accept, accept=accept))
+
+    def release(self) -> None:
+        with self.lock:
+            held, self._held = self._held, []
+        for event in held:
+            self._loop.call_soon_threadsafe(event.set)
+
+    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
+        with self.lock:
+            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
+
+    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
+        self._wait(lambda: self.holds >= count, timeout, f"{count} held requests")
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        with self._changed:
+            if not self._changed.wait_for(predicate, timeout):
+                raise AssertionError(f"fake instatus: timed out after {timeout} s for {what}")
+
+    def add_component(
+        self, name: str, *, group_id: str | None = None, status: str = "OPERATIONAL"
+    ) -> str:
+        with self.lock:
+            cid = f"ck{next(self._ids):08d}"
+            group = self._components[group_id] if group_id else None
+            self._components[cid] = dict(id=cid, name=name, status=status, groupId=group_id)
+            self._components[cid]["group"] = group and {"id": group_id, "name": group["name"]}
+            return cid
+
+    def add_incident(self, name: str, message: str = "", *, status: str = "INVESTIGATING") -> str:
+        """An incident made by hand on the page (no validation)."""
+        with self.lock:
+            return self._create({"name": name, "message": message, "status": status})
+
+    def _create(self, fields: dict[str, Any]) -> str:
+        iid = f"in{next(self._ids):08d}"
+        self._incidents[iid] = dict(id=iid, name=fields["name"], resolved=None)
+        self._incidents[iid] |= dict(started=fields.get("started", _now()))
+        self._incidents[iid] |= dict(components=[], updates=[])
+        self._record(self._incidents[iid], fields)
+        return iid
+
+    def add_maintenance(self, component_ids: Iterable[str], status: str = "INPROGRESS") -> str:
+        with self.lock:
+            mid = f"mt{next(self._ids):08d}"
+            components = [{"id": c, "name": self._components[c]["name"]} for c in component_ids]
+            self._maintenances[mid] = dict(id=mid, name="Maintenance", status=status)
+            self._maintenances[mid]["components"] = components
+            return mid
+
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._incidents[incident_id])
+
+    def incidents(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return copy.deepcopy(list(self._incidents.values()))
+
+    def component(self, component_id: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._components[component_id])
+
+    # -- the server --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        path, auth = request.path, request.headers.get("Authorization")
+        with self._changed:
+            self._seen.append(
+                Seen(time.monotonic(), request.method, path, {**request.query}, body, auth)
+            )
+            self._changed.notify_all()
+            matching = (
+                s
+                for s in self._scripts
+                if s.count > 0 and _matches(s.method, s.path, request.method, path)
+            )
+            script = next(matching, _Script(0, "*", "*"))
+            script.count -= 1
+        if script.hang:
+            await self._hold()
+            return web.json_response({"error": {"code": "TEST", "message": "released"}}, status=503)
+        if script.status is not None:
+            headers = {"Retry-After": script.retry_after} if script.retry_after else {}
+            error = {"error": {"code": "TEST", "message": "scripted failure"}}
+            return web.json_response(error, status=script.status, headers=headers)
+        with self.lock:
+            status, data = self._dispatch(request, path, body, auth)
+        if script.accept:
+            await self._hold()
+        return web.json_response(data, status=status)
+
+    async def _hold(self) -> None:
+        event = asyncio.Event()
+        with self._changed:
+            self._held.append(event)
+            self.holds += 1
+            self._changed.notify_all()
+        await event.wait()
+
+    def _dispatch(
+        self, request: web.Request, path: str, body: Any, auth: str | None
+    ) -> tuple[int, Any]:
+        try:
+            if auth != f"Bearer {self.api_key}":
+                raise Refused(401, "UNAUTHORIZED", "Invalid or missing API key")
+            match = re.fullmatch(r"/v1/([^/]+)(/.*)", path)
+            if match is None or match[1] != self.page_id:
+                raise Refused(404, "NOT_FOUND", "Page not found")
+            if request.method in ("POST", "PUT") and request.content_type != "application/json":
+                raise Refused(400, "VALIDATION_ERROR", "send JSON (Content-Type: application/json)")
+            return 200, self._route(request.method, match[2].split("/")[1:], request.query, body)
+        except Refused as exc:
+            return exc.status, {"error": {"code": exc.code, "message": exc.message}}
+
+    def _route(self, method: str, parts: list[str], query: Mapping[str, str], body: Any) -> Any:
+        match method, parts:
+            case "GET", ["components"]:
+                return self._paged(list(self._components.values()), query)
+            case "PUT", ["components", cid]:
+                self._known(self._components, cid, "Component")
+                _check(isinstance(body, dict) and set(body) <= COMPONENT_FIELDS, f"fields {body}")
+                _check(body.get("status", "OPERATIONAL") in COMPONENT_STATUSES, "invalid status")
+                self._components[cid] |= body
+                return copy.deepcopy(self._components[cid])
+            case "GET", ["incidents"]:
+                wanted = set(query["status"].split(",")) if "status" in query else INCIDENT_STATUSES
+                found = [self._view(i) for i in self._incidents.values() if i["status"] in wanted]
+                return self._paged(found, query)
+            case "POST", ["incidents"]:
+                fields = self._fields(body, CREATE_FIELDS, required={"name", "status"})
+                _check(isinstance(fields["name"], str) and fields["name"].strip(), "name is blank")
+                return self._view(self._incidents[self._create(fields)])
+            case "GET", ["incidents", iid]:
+                return self._view(self._known(self._incidents, iid, "Incident"))
+            case "POST", ["incidents", iid, "incident-updates"]:
+                inc = self._known(self._incidents, iid, "Incident")
+                required = {"status", "components", "statuses"}
+                update = self._record(inc, self._fields(body, UPDATE_FIELDS, required))
+                return update | {"incident": {"id": iid, "name": inc["name"]}}
+            case "GET", ["maintenances"]:
+                return self._paged(list(self._maintenances.values()), query)
+        raise Refused(404, "NOT_FOUND", f"no route {method} /{'/'.join(parts)}")
+
+    @staticmethod
+    def _known(items: dict[str, dict[str, Any]], key: str, what: str) -> dict[str, Any]:
+        if key not in items:
+            raise Refused(404, "NOT_FOUND", f"{what} {key} not found")
+        return items[key]
+
+    def _paged(self, items: list[Any], query: Mapping[str, str]) -> list[Any]:
+        try:
+            page, per_page = int(query.get("page", 1)), int(query.get("per_page", 50))
+        except ValueError:
+            raise Refused(400, "VALIDATION_ERROR", "page and per_page are integers") from None
+        _check(page >= 1 and 1 <= per_page <= 100, "page >= 1, per_page from 1 to 100")
+        return copy.deepcopy(items[(page - 1) * per_page : page * per_page])
+
+    def _fields(self, body: Any, allowed: set[str], required: set[str]) -> dict[str, Any]:
+        """The README's rules for an incident or update body; a 400 naming the first broken."""
+        _check(isinstance(body, dict), "expected a JSON object")
+        _check(set(body) <= allowed, f"unknown fields {sorted(set(body) - allowed)}")
+        _check(required <= set(body), f"missing {sorted(required - set(body))}")
+        _check(body["status"] in INCIDENT_STATUSES, f"invalid incident status {body['status']!r}")
+        _check(isinstance(body.get("message", ""), str), "message must be a string")
+        _check(isinstance(body.get("notify", True), bool), "notify must be a boolean")
+        if "started" in body:
+            try:
+                dt.datetime.fromisoformat(str(body["started"]))
+            except ValueError:
+                raise Refused(400, "VALIDATION_ERROR", "started must be a date-time") from None
+        ids, statuses = body.get("components", []), body.get("statuses", [])
+        _check(isinstance(ids, list) and isinstance(statuses, list), "lists, please")
+        for cid in ids:
+            _check(cid in self._components, f"unknown component {cid!r}")
+        for item in statuses:
+            _check(
+                isinstance(item, dict) and set(item) == {"id", "status"}, "statuses: {id, status}"
+            )
+            _check(item["id"] in ids, f"{item['id']!r} is in statuses, not in components")
+            _check(item["status"] in COMPONENT_STATUSES, f"invalid status {item['status']!r}")
+        if body["status"] == "RESOLVED":
+            _check(
+                all(s["status"] == "OPERATIONAL" for s in statuses),
+                "a resolved incident leaves every component OPERATIONAL",
+            )
+        return dict(body)
+
+    def _record(self, inc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        """Applies an incident's create or update: its status, component statuses, an update."""
+        inc["status"] = fields["status"]
+        for item in fields.get("statuses", []):
+            self._components[item["id"]]["status"] = item["status"]
+        for cid in fields.get("components", []):
+            if cid not in [c["id"] for c in inc["components"]]:
+                inc["components"].append({"id": cid, "name": self._components[cid]["name"]})
+        if fields["status"] == "RESOLVED" and inc["resolved"] is None:
+            inc["resolved"] = _now()
+        update = dict(id=f"up{next(self._ids):08d}", status=fields["status"], createdAt=_now())
+        update |= dict(message=fields.get("message", ""), notify=fields.get("notify", False))
+        update |= dict(started=fields.get("started", _now()), statuses=fields.get("statuses"))
+        inc["updates"].append(update)
+        self._changed.notify_all()
+        return copy.deepcopy(update)
+
+    def _view(self, inc: dict[str, Any]) -> dict[str, Any]:
+        """As the API shows it: updates newest first, without our bookkeeping (`statuses`)."""
+        updates = [{k: v for k, v in u.items() if k != "statuses"} for u in inc["updates"]]
+        return copy.deepcopy(inc | {"updates": updates[::-1]})
+
+
+@pytest.fixture(name="fake_instatus")
+def fake_instatus_fixture() -> Iterator[FakeInstatus]:
+    """A started fake with key "test-key" and page "page1"; `.url` is the API base (no /v1).
+    Import it with `from tests.fake_instatus import fake_instatus_fixture  # noqa: F401`."""
+    fake = FakeInstatus().start()
+    yield fake
+    fake.stop()
