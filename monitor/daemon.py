@@ -47,7 +47,7 @@ from monitor.store import (
     save_transition,
 )
 from monitor.systemd import Notifier
-from monitor.views import status_document
+from monitor.views import open_incidents, status_document
 from monitor.writer import Writer
 
 log = logging.getLogger("monitor")
@@ -163,7 +163,13 @@ class Daemon:
         return limiter, provider, Planner(settings.monitoring_for, templates_from(settings))
 
     def status_document(self) -> dict[str, object]:
-        return status_document(self.config.components, self.engine.statuses, self.engine.checks)
+        remotes = self.delivery.remotes if self.delivery is not None else {}
+        return status_document(
+            self.config.components,
+            self.engine.statuses,
+            self.engine.checks,
+            open_incidents(remotes),
+        )
 
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""

@@ -87,6 +87,7 @@ class Delivery:
         self.clock = clock
         self.backoff_base = backoff_base
         self.queue_depth = 0
+        self.remotes: dict[str, Remote] = {}  # what the page shows, as of the last turn
         self.error: str | None = None  # why delivery is stuck, for /healthz and `status`
         self._wake = asyncio.Event()
         self._not_before: dict[str, float] = {}
@@ -189,6 +190,7 @@ class Delivery:
         work = await self.writer.acall(lambda db: load_outbox(db, self.publisher))
         now = self.clock()
         self.queue_depth = sum(len(pending) for _, pending in work.values())
+        self.remotes = {cid: remote for cid, (remote, _) in work.items() if remote is not None}
         wake_at = float("inf")
         best: tuple[float, str, Remote, Action] | None = None
         for cid, target in self.targets.items():
@@ -280,6 +282,7 @@ class Delivery:
     async def _save(
         self, cid: str, remote: Remote, through: int | None, error: str | None = None
     ) -> None:
+        self.remotes[cid] = remote
         at = self.clock()
         await self.writer.acall(
             lambda db: record_delivery(db, self.publisher, cid, remote, through, at, error)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from monitor.history import Period, Summary, percentile
+from monitor.incidents import Remote
 from monitor.model import Component, check_key
 from monitor.state import CheckStatus, ComponentStatus
 
@@ -15,6 +16,15 @@ def rfc3339(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def open_incidents(remotes: Mapping[str, Remote]) -> dict[str, dict[str, str]]:
+    """The `incident` of each component with one open on the page: {"id", "status"}."""
+    return {
+        cid: {"id": r.incident_id, "status": r.incident_status.value}
+        for cid, r in remotes.items()
+        if r.incident_id is not None and r.incident_status is not None
+    }
 
 
 def status_document(

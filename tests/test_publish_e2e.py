@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,14 +13,19 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 
-from .conftest import DaemonProcess, Target, count_rows, wait_for, write_config
+from .conftest import DaemonProcess, Target, count_rows, free_port, wait_for, write_config
 from .fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
 
 def config(
-    folder: Path, target: Target, fake: FakeStatuspage, remote_id: str, **publisher: str
+    folder: Path,
+    target: Target,
+    fake: FakeStatuspage,
+    remote_id: str,
+    listen: str = "",
+    **publisher: str,
 ) -> Path:
     extra = "\n".join(f'{k} = "{v}"' for k, v in publisher.items())
     return write_config(
@@ -27,7 +33,7 @@ def config(
         f"""
 [monitor]
 database = "monitor.db"
-listen = ""
+listen = "{listen}"
 [defaults]
 interval = "1s"
 timeout = "1s"
@@ -63,7 +69,10 @@ def test_outage_published_and_resolved(
     daemons: Callable[..., DaemonProcess],
 ) -> None:
     remote_id = fake_statuspage.add_component("Payment API")
-    path = config(tmp_path, target, fake_statuspage, remote_id, monitoring_for="1s")
+    port = free_port()
+    path = config(
+        tmp_path, target, fake_statuspage, remote_id, f"127.0.0.1:{port}", monitoring_for="1s"
+    )
     daemon = daemons(path, env={"STATUSPAGE_TEST_KEY": "test-key"})
     wait_for(lambda: target.count("/pay") >= 2, 15, "probes")
     target.set("/pay", status=500)
@@ -79,6 +88,9 @@ def test_outage_published_and_resolved(
         "id": incident["id"],
         "status": "investigating",
     }
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status.json", timeout=5) as response:
+        served = json.loads(response.read())
+    assert served["components"][0]["incident"] == {"id": incident["id"], "status": "investigating"}
 
     target.set("/pay", status=200)
     wait_for(lambda: ours(fake_statuspage)[0]["status"] == "resolved", 15, "resolution")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from monitor.cli.common import config_option, load, open_store, styled
 from monitor.store import HistoryReader
-from monitor.views import rfc3339, status_document
+from monitor.views import open_incidents, rfc3339, status_document
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
 
@@ -49,12 +49,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     finally:
         store.close()
     last_seen, ended = last_run if last_run is not None else (None, None)
-    incidents = {
-        cid: {"id": r.incident_id, "status": r.incident_status.value}
-        for cid, r in remotes.items()
-        if r.incident_id is not None and r.incident_status is not None
-    }
-    document = status_document(config.components, components, checks, incidents)
+    document = status_document(config.components, components, checks, open_incidents(remotes))
     document["publisher"] = {
         "type": publisher,
         "queued": sum(queued.values()),
