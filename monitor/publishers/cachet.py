@@ -32,32 +32,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-import aiohttp
-
 from monitor.publishers.base import (
     IncidentRequest,
     IncidentStatus,
-    NotFound,
-    PublishError,
-    RateLimited,
     RateLimiter,
-    Rejected,
     RemoteComponent,
     RemoteIncident,
     Transient,
-    Unauthorized,
 )
+from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip, new_items
 from monitor.state import Status
 
 PER_PAGE = 100
 MAX_NAME = 255
-MAX_MESSAGE = 300  # of a page's error text, in our exception
 MAX_PAGES = 1000  # a page that never says "last page" cannot keep us forever
 
 COMPONENT_CODE = {
@@ -106,24 +98,11 @@ def _ours(message: object) -> tuple[str | None, str | None]:
     return unquote(component), unquote(key)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _int(value: object) -> int | None:
     try:
         return int(str(value))
     except ValueError:
         return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _page_message(text: str) -> str:
@@ -139,10 +118,10 @@ def _page_message(text: str) -> str:
                 str(e.get("detail") or e.get("title") or e) if isinstance(e, dict) else str(e)
                 for e in errors
             ]
-            return _clip("; ".join(parts), MAX_MESSAGE)
+            return clip("; ".join(parts), MAX_MESSAGE)
         if data.get("message"):
-            return _clip(str(data["message"]), MAX_MESSAGE)
-    return _clip(" ".join(text.split()), MAX_MESSAGE) or "(empty response)"
+            return clip(str(data["message"]), MAX_MESSAGE)
+    return clip(" ".join(text.split()), MAX_MESSAGE) or "(empty response)"
 
 
 def _remote_incident(data: Mapping[str, Any]) -> RemoteIncident:
@@ -179,17 +158,21 @@ class CachetProvider:
         api_key = api_key.strip()
         if not api_key.isprintable():  # aiohttp would refuse the header, quoting it
             raise ValueError("the Cachet API token contains control characters")
-        self._base = url.rstrip("/")
-        self._api_key = api_key
-        self._limiter = limiter
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = ApiClient(
+            self.name,
+            url.rstrip("/"),
+            {"X-Cachet-Token": api_key, "Accept": "application/json"},
+            api_key,
+            limiter,
+            timeout,
+            _page_message,
+        )
 
     # -- the calls -------------------------------------------------------------------------
 
     async def create_incident(self, request: IncidentRequest) -> str:
         body: dict[str, Any] = {
-            "name": _clip(request.name, MAX_NAME),
+            "name": clip(request.name, MAX_NAME),
             "message": f"{request.body}\n\n{marker(request.component, request.key)}",
             "status": INCIDENT_CODE[request.status],
             "visible": 1,
@@ -254,9 +237,7 @@ class CachetProvider:
         }
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -266,9 +247,6 @@ class CachetProvider:
         number = _int(remote_id)
         return number if number is not None else remote_id
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
-
     async def _all(self, path: str, query: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
         """Every item of a paginated list. Stops at the last page `meta.pagination` names, at a
         short page, or at a page with nothing new (a server ignoring `page` would loop)."""
@@ -276,12 +254,11 @@ class CachetProvider:
         seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
             params = {**(query or {}), "page": page, "per_page": PER_PAGE}
-            answer = await self._call("GET", path, params=params, whole=True)
+            answer = await self._client.call("GET", path, params=params)
             data = answer.get("data") if isinstance(answer, dict) else None
             if not isinstance(data, list):
                 raise Transient(f"cachet: GET {path}: the answer is not a list")
-            fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
-            seen.update(str(i.get("id")) for i in fresh)
+            fresh = new_items(data, seen)
             items.extend(fresh)
             meta = answer.get("meta") if isinstance(answer, dict) else None
             pagination = meta.get("pagination") if isinstance(meta, dict) else None
@@ -291,63 +268,10 @@ class CachetProvider:
                 break
         return items
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, int] | None = None,
-        *,
-        whole: bool = False,
-    ) -> Any:
-        """One request: limiter, deadline, every failure mapped to a PublishError. Returns the
-        answer's `data` (the whole answer with `whole`, for lists and their `meta`)."""
-        where = f"cachet: {method} {path}"
-        await self._limiter.wait()
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={"X-Cachet-Token": self._api_key, "Accept": "application/json"},
-                timeout=self._timeout,
-            )
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, params=params, allow_redirects=False
-            ) as response:
-                text = await response.text(errors="replace")
-                status, headers = response.status, response.headers
-        except TimeoutError as exc:
-            total = self._timeout.total
-            raise Transient(f"{where}: no answer within {total:g} s") from exc
-        except aiohttp.ClientError as exc:
-            message = self._redact(str(exc) or type(exc).__name__)
-            raise Transient(f"{where}: {message}") from exc
-        if 200 <= status < 300:
-            try:
-                answer = json.loads(text) if text.strip() else None
-            except ValueError as exc:
-                raise Transient(f"{where}: {status} with a body that is not JSON") from exc
-            return answer if whole or not isinstance(answer, dict) else answer.get("data")
-        raise self._error(where, status, text, headers)
-
-    def _error(
-        self, where: str, status: int, text: str, headers: Mapping[str, str]
-    ) -> PublishError:
-        message = self._redact(f"{where}: {status}: {_page_message(text)}")
-        if status in (420, 429):
-            seconds = _retry_after(headers.get("Retry-After"))
-            if seconds is not None:  # everyone on this key waits, not just this caller
-                self._limiter.pause(seconds)
-            return RateLimited(message, status=status, retry_after=seconds)
-        if status in (401, 403):
-            return Unauthorized(message, status=status)
-        if status == 404:
-            return NotFound(message, status=status)
-        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
-            where_to = self._redact(headers.get("Location", "?"))
-            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
-        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
-            return Rejected(message, status=status)
-        return Transient(message, status=status)
+    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """One request (see `ApiClient.call`); returns the answer's `data`."""
+        answer = await self._client.call(method, path, json=body)
+        return answer.get("data") if isinstance(answer, dict) else answer
 
 
 __all__ = ["CachetProvider", "marker", "version_from_url"]

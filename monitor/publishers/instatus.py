@@ -29,32 +29,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from monitor.incidents import IncidentStatus
 from monitor.publishers.base import (
     IncidentRequest,
-    NotFound,
-    PublishError,
-    RateLimited,
     RateLimiter,
-    Rejected,
     RemoteComponent,
     RemoteIncident,
     Transient,
-    Unauthorized,
 )
+from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip
 from monitor.state import Status
 
 DEFAULT_URL = "https://api.instatus.com"
 PER_PAGE = 100  # the API's maximum
-MAX_MESSAGE = 300  # of a page's error text, in our exception
 UNRESOLVED = "INVESTIGATING,IDENTIFIED,MONITORING"
 
 COMPONENT_STATUS = {
@@ -108,15 +100,6 @@ def _group_name(component: Mapping[str, Any], names: Mapping[str, str]) -> str |
     return names.get(group_id) or str(group.get("name") or "") or None
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def _page_message(text: str) -> str:
     """The page's own words: `{"error": {"code", "message"}}`, else the text."""
     try:
@@ -131,7 +114,7 @@ def _page_message(text: str) -> str:
         words = error
     else:
         words = " ".join(text.split()) or "(empty response)"
-    return words if len(words) <= MAX_MESSAGE else words[: MAX_MESSAGE - 1] + "…"
+    return clip(words, MAX_MESSAGE)
 
 
 def _rfc3339(timestamp: float) -> str:
@@ -157,11 +140,15 @@ class InstatusProvider:
         api_key = api_key.strip()
         if not api_key.isprintable():  # aiohttp would refuse the header, quoting it
             raise ValueError("the Instatus API key contains control characters")
-        self._base = f"{url.rstrip('/')}/v1/{quote(page_id, safe='')}"
-        self._api_key = api_key
-        self._limiter = limiter
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = ApiClient(
+            self.name,
+            f"{url.rstrip('/')}/v1/{quote(page_id, safe='')}",
+            {"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            api_key,
+            limiter,
+            timeout,
+            _page_message,
+        )
         self._resolved: set[str] = set()  # resolve posted, the component PUT after it not yet
 
     # -- the calls -------------------------------------------------------------------------
@@ -178,7 +165,7 @@ class InstatusProvider:
             body |= {"status": "RESOLVED", "started": _rfc3339(request.backfill_date)}
             if request.component_status is not Status.OPERATIONAL:  # a resolve needs OPERATIONAL
                 del body["components"], body["statuses"]  # so leave the component alone
-        data = await self._call("POST", "/incidents", body)
+        data = await self._client.call("POST", "/incidents", json=body)
         if not isinstance(data, dict) or not data.get("id"):
             raise Transient("instatus: POST /incidents: the answer has no incident id")
         return str(data["id"])
@@ -196,7 +183,7 @@ class InstatusProvider:
                 **self._statuses(request.remote_component, status),
             }
             path = f"/incidents/{quote(incident_id, safe='')}/incident-updates"
-            await self._call("POST", path, body)
+            await self._client.call("POST", path, json=body)
         if status is not request.component_status:  # resolved into, say, maintenance
             self._resolved.add(incident_id)  # a retry sends only the PUT, not a second resolve
             await self.set_component(request.remote_component, request.component_status)
@@ -204,7 +191,7 @@ class InstatusProvider:
 
     async def set_component(self, remote_id: str, status: Status) -> None:
         path = f"/components/{quote(remote_id, safe='')}"
-        await self._call("PUT", path, {"status": COMPONENT_STATUS[status]})
+        await self._client.call("PUT", path, json={"status": COMPONENT_STATUS[status]})
 
     async def unresolved_incidents(self) -> list[RemoteIncident]:
         items = await self._all("/incidents", {"status": UNRESOLVED})
@@ -212,7 +199,7 @@ class InstatusProvider:
         return [i for i in found if i.status != "resolved"]  # should the filter be ignored
 
     async def get_incident(self, incident_id: str) -> RemoteIncident:
-        data = await self._call("GET", f"/incidents/{quote(incident_id, safe='')}")
+        data = await self._client.call("GET", f"/incidents/{quote(incident_id, safe='')}")
         if not isinstance(data, dict) or "id" not in data:
             raise Transient("instatus: GET /incidents/…: the answer is not an incident")
         return _remote_incident(data)
@@ -242,9 +229,7 @@ class InstatusProvider:
         }
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -255,85 +240,11 @@ class InstatusProvider:
             "statuses": [{"id": remote_id, "status": COMPONENT_STATUS[status]}],
         }
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
-
     async def _all(
         self, path: str, params: Mapping[str, str | int] | None = None
     ) -> list[dict[str, Any]]:
-        """Every item of a paginated list. Stops at a short page, or at a page with nothing
-        new (a server that ignores `page` would otherwise loop forever)."""
-        items: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        page = 1
-        while True:
-            query = {**(params or {}), "page": page, "per_page": PER_PAGE}
-            data = await self._call("GET", path, params=query)
-            if not isinstance(data, list):
-                raise Transient(f"instatus: GET {path}: the answer is not a list")
-            fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
-            seen.update(str(i.get("id")) for i in fresh)
-            items.extend(fresh)
-            if len(data) < PER_PAGE or not fresh:
-                return items
-            page += 1
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str | int] | None = None,
-    ) -> Any:
-        """One request: limiter, deadline, and every failure mapped to a PublishError."""
-        where = f"instatus: {method} {path}"
-        await self._limiter.wait()
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={
-                    "Authorization": f"Bearer {self._api_key}",
-                    "Accept": "application/json",
-                },
-                timeout=self._timeout,
-            )
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, params=params, allow_redirects=False
-            ) as response:
-                text = await response.text(errors="replace")
-                status, headers = response.status, response.headers
-        except TimeoutError as exc:
-            total = self._timeout.total
-            raise Transient(f"{where}: no answer within {total:g} s") from exc
-        except aiohttp.ClientError as exc:
-            message = self._redact(str(exc) or type(exc).__name__)
-            raise Transient(f"{where}: {message}") from exc
-        if 200 <= status < 300:
-            try:
-                return json.loads(text) if text.strip() else None
-            except ValueError as exc:
-                raise Transient(f"{where}: {status} with a body that is not JSON") from exc
-        raise self._error(where, status, text, headers)
-
-    def _error(
-        self, where: str, status: int, text: str, headers: Mapping[str, str]
-    ) -> PublishError:
-        message = self._redact(f"{where}: {status}: {_page_message(text)}")
-        if status in (420, 429):
-            seconds = _retry_after(headers.get("Retry-After"))
-            if seconds is not None:  # everyone on this key waits, not just this caller
-                self._limiter.pause(seconds)
-            return RateLimited(message, status=status, retry_after=seconds)
-        if status in (401, 403):
-            return Unauthorized(message, status=status)
-        if status == 404:
-            return NotFound(message, status=status)
-        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
-            where_to = self._redact(headers.get("Location", "?"))
-            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
-        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
-            return Rejected(message, status=status)
-        return Transient(message, status=status)
+        """Every item of a paginated list (see `ApiClient.pages`)."""
+        return await self._client.pages(path, params, per_page=PER_PAGE)
 
 
 __all__ = ["DEFAULT_URL", "InstatusProvider", "marker"]

@@ -19,45 +19,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from monitor.publishers.base import (
     IncidentRequest,
-    NotFound,
-    PublishError,
-    RateLimited,
     RateLimiter,
-    Rejected,
     RemoteComponent,
     RemoteIncident,
     Transient,
-    Unauthorized,
 )
+from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip
 from monitor.state import Status
 
 DEFAULT_URL = "https://api.statuspage.io/v1"
 PER_PAGE = 100  # the API's maximum
 MAX_NAME = 255
 MAX_BODY = 25_000
-MAX_MESSAGE = 300  # of a page's error text, in our exception
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
-    try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _page_message(text: str) -> str:
@@ -72,8 +51,8 @@ def _page_message(text: str) -> str:
             if isinstance(value, list):
                 value = "; ".join(map(str, value))
             if value:
-                return _clip(str(value), MAX_MESSAGE)
-    return _clip(" ".join(text.split()), MAX_MESSAGE) or "(empty response)"
+                return clip(str(value), MAX_MESSAGE)
+    return clip(" ".join(text.split()), MAX_MESSAGE) or "(empty response)"
 
 
 def _rfc3339(timestamp: float) -> str:
@@ -113,19 +92,23 @@ class StatuspageProvider:
         api_key = api_key.strip()
         if not api_key.isprintable():  # aiohttp would refuse the header, quoting it
             raise ValueError("the Statuspage API key contains control characters")
-        self._base = f"{url.rstrip('/')}/pages/{quote(page_id, safe='')}"
-        self._api_key = api_key
-        self._limiter = limiter
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = ApiClient(
+            self.name,
+            f"{url.rstrip('/')}/pages/{quote(page_id, safe='')}",
+            {"Authorization": f"OAuth {api_key}", "Accept": "application/json"},
+            api_key,
+            limiter,
+            timeout,
+            _page_message,
+        )
 
     # -- the calls -------------------------------------------------------------------------
 
     async def create_incident(self, request: IncidentRequest) -> str:
         incident: dict[str, Any] = {
-            "name": _clip(request.name, MAX_NAME),
+            "name": clip(request.name, MAX_NAME),
             "status": request.status.value,
-            "body": _clip(request.body, MAX_BODY),
+            "body": clip(request.body, MAX_BODY),
             "impact_override": request.impact.value,
             "deliver_notifications": request.notify,
             "metadata": {"monitor": {"component": request.component, "key": request.key}},
@@ -138,7 +121,7 @@ class StatuspageProvider:
                 "backfilled": True,
                 "backfill_date": _rfc3339(request.backfill_date),
             }
-        data = await self._call("POST", "/incidents", {"incident": incident})
+        data = await self._client.call("POST", "/incidents", json={"incident": incident})
         if not isinstance(data, dict) or not data.get("id"):
             raise Transient("statuspage: POST /incidents: the answer has no incident id")
         return str(data["id"])
@@ -146,23 +129,23 @@ class StatuspageProvider:
     async def update_incident(self, incident_id: str, request: IncidentRequest) -> None:
         incident: dict[str, Any] = {
             "status": request.status.value,
-            "body": _clip(request.body, MAX_BODY),
+            "body": clip(request.body, MAX_BODY),
             "impact_override": request.impact.value,
             "deliver_notifications": request.notify,
             **self._components(request),
         }
         path = f"/incidents/{quote(incident_id, safe='')}"
-        await self._call("PATCH", path, {"incident": incident})
+        await self._client.call("PATCH", path, json={"incident": incident})
 
     async def set_component(self, remote_id: str, status: Status) -> None:
         body = {"component": {"status": status.value}}
-        await self._call("PATCH", f"/components/{quote(remote_id, safe='')}", body)
+        await self._client.call("PATCH", f"/components/{quote(remote_id, safe='')}", json=body)
 
     async def unresolved_incidents(self) -> list[RemoteIncident]:
         return [_remote_incident(item) for item in await self._all("/incidents/unresolved")]
 
     async def get_incident(self, incident_id: str) -> RemoteIncident:
-        data = await self._call("GET", f"/incidents/{quote(incident_id, safe='')}")
+        data = await self._client.call("GET", f"/incidents/{quote(incident_id, safe='')}")
         if not isinstance(data, dict) or "id" not in data:
             raise Transient("statuspage: GET /incidents/…: the answer is not an incident")
         return _remote_incident(data)
@@ -190,9 +173,7 @@ class StatuspageProvider:
         }
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -203,79 +184,9 @@ class StatuspageProvider:
             "component_ids": [request.remote_component],
         }
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
-
     async def _all(self, path: str) -> list[dict[str, Any]]:
-        """Every item of a paginated list. Stops at a short page, or at a page with nothing
-        new (a server that ignores `page` would otherwise loop forever)."""
-        items: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        page = 1
-        while True:
-            data = await self._call("GET", path, params={"page": page, "per_page": PER_PAGE})
-            if not isinstance(data, list):
-                raise Transient(f"statuspage: GET {path}: the answer is not a list")
-            fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
-            seen.update(str(i.get("id")) for i in fresh)
-            items.extend(fresh)
-            if len(data) < PER_PAGE or not fresh:
-                return items
-            page += 1
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, int] | None = None,
-    ) -> Any:
-        """One request: limiter, deadline, and every failure mapped to a PublishError."""
-        where = f"statuspage: {method} {path}"
-        await self._limiter.wait()
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": f"OAuth {self._api_key}", "Accept": "application/json"},
-                timeout=self._timeout,
-            )
-        try:
-            async with self._session.request(
-                method, self._base + path, json=body, params=params, allow_redirects=False
-            ) as response:
-                text = await response.text(errors="replace")
-                status, headers = response.status, response.headers
-        except TimeoutError as exc:
-            total = self._timeout.total
-            raise Transient(f"{where}: no answer within {total:g} s") from exc
-        except aiohttp.ClientError as exc:
-            message = self._redact(str(exc) or type(exc).__name__)
-            raise Transient(f"{where}: {message}") from exc
-        if 200 <= status < 300:
-            try:
-                return json.loads(text) if text.strip() else None
-            except ValueError as exc:
-                raise Transient(f"{where}: {status} with a body that is not JSON") from exc
-        raise self._error(where, status, text, headers)
-
-    def _error(
-        self, where: str, status: int, text: str, headers: Mapping[str, str]
-    ) -> PublishError:
-        message = self._redact(f"{where}: {status}: {_page_message(text)}")
-        if status in (420, 429):
-            seconds = _retry_after(headers.get("Retry-After"))
-            if seconds is not None:  # everyone on this key waits, not just this caller
-                self._limiter.pause(seconds)
-            return RateLimited(message, status=status, retry_after=seconds)
-        if status in (401, 403):
-            return Unauthorized(message, status=status)
-        if status == 404:
-            return NotFound(message, status=status)
-        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
-            where_to = self._redact(headers.get("Location", "?"))
-            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
-        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
-            return Rejected(message, status=status)
-        return Transient(message, status=status)
+        """Every item of a paginated list (see `ApiClient.pages`)."""
+        return await self._client.pages(path, per_page=PER_PAGE)
 
 
 __all__ = ["DEFAULT_URL", "StatuspageProvider"]

@@ -1,0 +1,159 @@
+"""The HTTP plumbing every status page provider shares: one request at a time through the shared
+limiter, a deadline, no redirects, the API key scrubbed from every message, and every failure
+mapped to one of base.py's typed errors. What differs between pages (the base url, the auth
+header, the shape of an error body) comes in from the provider."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+
+from monitor.publishers.base import (
+    NotFound,
+    PublishError,
+    RateLimited,
+    RateLimiter,
+    Rejected,
+    Transient,
+    Unauthorized,
+)
+
+MAX_MESSAGE = 300  # of a page's error text, in our exception
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+class ApiClient:
+    """Requests to one page's API. `name` starts every message ("statuspage: GET /x: ..."),
+    `secret` is scrubbed from them, and `page_message` turns an error body into the page's own
+    words. Opens its HTTP session in the loop of its first call: use it from one event loop and
+    `close()` it there."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        secret: str,
+        limiter: RateLimiter,
+        timeout: float,
+        page_message: Callable[[str], str],
+    ) -> None:
+        self._name = name
+        self._base = base_url
+        self._headers = dict(headers)
+        self._secret = secret
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._page_message = page_message
+        self._session: aiohttp.ClientSession | None = None
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._secret, "[redacted]") if self._secret else text
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> Any:
+        """One request: limiter, deadline, and every failure mapped to a PublishError. Returns
+        the decoded JSON answer (None for an empty one)."""
+        where = f"{self._name}: {method} {path}"
+        await self._limiter.wait()
+        if self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        try:
+            async with self._session.request(
+                method, self._base + path, json=json, params=params, allow_redirects=False
+            ) as response:
+                text = await response.text(errors="replace")
+                status, headers = response.status, response.headers
+        except TimeoutError as exc:
+            total = self._timeout.total
+            raise Transient(f"{where}: no answer within {total:g} s") from exc
+        except aiohttp.ClientError as exc:
+            message = self.redact(str(exc) or type(exc).__name__)
+            raise Transient(f"{where}: {message}") from exc
+        if 200 <= status < 300:
+            return _decode(where, status, text)
+        raise self._error(where, status, text, headers)
+
+    async def pages(
+        self, path: str, params: Mapping[str, str | int] | None = None, *, per_page: int
+    ) -> list[dict[str, Any]]:
+        """Every item of a list paginated with `page` and `per_page` whose answer is a plain
+        JSON list. Stops at a short page, or at a page with nothing new (a server that ignores
+        `page` would otherwise loop forever)."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        page = 1
+        while True:
+            query = {**(params or {}), "page": page, "per_page": per_page}
+            data = await self.call("GET", path, params=query)
+            if not isinstance(data, list):
+                raise Transient(f"{self._name}: GET {path}: the answer is not a list")
+            fresh = new_items(data, seen)
+            items.extend(fresh)
+            if len(data) < per_page or not fresh:
+                return items
+            page += 1
+
+    def _error(
+        self, where: str, status: int, text: str, headers: Mapping[str, str]
+    ) -> PublishError:
+        message = self.redact(f"{where}: {status}: {self._page_message(text)}")
+        if status in (420, 429):
+            seconds = retry_after(headers.get("Retry-After"))
+            if seconds is not None:  # everyone on this key waits, not just this caller
+                self._limiter.pause(seconds)
+            return RateLimited(message, status=status, retry_after=seconds)
+        if status in (401, 403):
+            return Unauthorized(message, status=status)
+        if status == 404:
+            return NotFound(message, status=status)
+        if 300 <= status < 400:  # the API never redirects: the url is wrong (http for https?)
+            where_to = self.redact(headers.get("Location", "?"))
+            return Rejected(f"{message} (redirected to {where_to}; check url)", status=status)
+        if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
+            return Rejected(message, status=status)
+        return Transient(message, status=status)
+
+
+def new_items(data: list[Any], seen: set[str]) -> list[dict[str, Any]]:
+    """The objects of a list page whose id is not in `seen` yet; adds their ids to it."""
+    fresh = [i for i in data if isinstance(i, dict) and str(i.get("id")) not in seen]
+    seen.update(str(i.get("id")) for i in fresh)
+    return fresh
+
+
+def _decode(where: str, status: int, text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError as exc:
+        raise Transient(f"{where}: {status} with a body that is not JSON") from exc
+
+
+__all__ = ["MAX_MESSAGE", "ApiClient", "clip", "new_items", "retry_after"]
