@@ -226,7 +226,10 @@ class Daemon:
                     for task in tasks:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
-                log.info("stopping: %d probes in flight", len(self._in_flight))
+                if isinstance(self.scheduler, ProbePool):
+                    log.info("stopping: %d probe workers finish their probes", self.scheduler.size)
+                else:
+                    log.info("stopping: %d probes in flight", len(self._in_flight))
                 if isinstance(self.scheduler, ProbePool):
                     await self.scheduler.stop()
                 else:

@@ -88,8 +88,12 @@ INVALID: dict[str, list[str]] = {
         "[publisher]: api_key_file: set api_key_env or api_key_file, not both",
     ],
     "invalid-cachet-without-url.toml": [
-        '[publisher]: url: required for cachet: the API base, like "https://status.example.com/'
-        'api/v1" (Cachet 2.x) or "https://status.example.com/api" (3.x)',
+        "[publisher]: url: required for cachet: the API base of Cachet 2.x, like "
+        '"https://status.example.com/api/v1"',
+    ],
+    "invalid-cachet-url.toml": [
+        "[publisher]: url: must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, "
+        '/api, is not supported yet), got "https://status.example.com/api"',
     ],
     "invalid-check-type.toml": [
         'component "Gateway" check 1: type: must be "http" or "tcp", got "icmp"',
@@ -532,8 +536,8 @@ def test_defaults_apply_by_type_and_checks_override_them() -> None:
             "http://127.0.0.1:1",
         ),
         (
-            {"type": "cachet", "api_key_env": "K", "url": "https://status.example.com/api"},
-            "https://status.example.com/api",
+            {"type": "cachet", "api_key_env": "K", "url": "https://status.example.com/api/v1"},
+            "https://status.example.com/api/v1",
         ),
     ],
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS, PUBLISHER_URLS
 from monitor.config.reader import Reader
-from monitor.config.values import fmt_time, quote
+from monitor.config.values import fmt_time, quote, show
 from monitor.model import Maintenance, MonitorSettings, PublisherSettings
 
 
@@ -43,8 +43,15 @@ def read_publisher(reader: Reader, table: Mapping[str, Any]) -> PublisherSetting
         reader.error(
             where,
             "url",
-            'required for cachet: the API base, like "https://status.'
-            'example.com/api/v1" (Cachet 2.x) or "https://status.example.com/api" (3.x)',
+            'required for cachet: the API base of Cachet 2.x, like "https://status.'
+            'example.com/api/v1"',
+        )
+    elif kind == "cachet" and "url" in values and not values["url"].rstrip("/").endswith("/api/v1"):
+        reader.error(
+            where,
+            "url",
+            "must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, /api, is not "
+            f"supported yet), got {show(values['url'])}",
         )
     if kind in ("statuspage", "instatus") and "page_id" not in table:
         reader.error(where, "page_id", f"required for {kind}: the id of the page to publish to")
