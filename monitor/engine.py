@@ -67,9 +67,9 @@ class StatusEngine:
         fresh; removed ones are forgotten. Components whose checks changed are re-judged."""
         before = {cid: dict(members) for cid, members in self.members.items()}
         fresh = StatusEngine(components, at, self.checks, self.statuses)
-        for cid in fresh.maintenance:
-            fresh.maintenance[cid] = self.maintenance.get(cid)
-        self.__dict__.update(fresh.__dict__)
+        self.thresholds, self.checks = fresh.thresholds, fresh.checks
+        self.members, self.owner, self.statuses = fresh.members, fresh.owner, fresh.statuses
+        self.maintenance = {cid: self.maintenance.get(cid) for cid in fresh.maintenance}
         return [
             change
             for cid in self.members

@@ -156,3 +156,22 @@ def test_open_db_twice_keeps_state_tables(tmp_path: Path) -> None:
     db = open_db(tmp_path / "m.db")
     assert {"check_state", "component_state", "transitions"} <= set(db.table_names())
     db.close()
+
+
+def test_reconfigure_keeps_what_stays_and_rejudges_what_changed() -> None:
+    engine = StatusEngine([API], at=0.0)
+    for at in (1.0, 2.0):
+        engine.observe("api/eu", FAIL, at)
+    engine.set_maintenance("api", None, 2.5)
+    down = engine.checks["api/eu"]
+    smaller = Component(id="api", name="API", checks=(API.checks[0],))  # "us" removed
+    changes = engine.reconfigure([smaller], at=3.0)
+    assert engine.checks["api/eu"] == down, "the unchanged check keeps its state"
+    assert "api/us" not in engine.checks and set(engine.members["api"]) == {"eu"}
+    assert [(c.transition.before, c.transition.after) for c in changes] == [
+        (Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE)
+    ], "one check of one is down now: re-judged"
+    other = Component(id="web", name="Web", checks=(HttpCheck(name="home", url="http://x/"),))
+    assert engine.reconfigure([smaller, other], at=4.0) == []
+    assert engine.statuses["web"].status is Status.OPERATIONAL
+    assert engine.maintenance == {"api": None, "web": None}
