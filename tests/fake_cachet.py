@@ -1,5 +1,6 @@
 """A fake Cachet 2.x API (`/api/v1`) for the publisher tests: a real aiohttp server on 127.0.0.1 in
-a thread of its own, like tests/fake_statuspage.py.
+a thread of its own, on the shared plumbing of tests/fake_page.py (`Seen.path` is below
+/api/v1, e.g. "/incidents/3/updates"; `Seen.token` is the X-Cachet-Token).
 
 It refuses what Cachet refuses (the facts in shared/reference/README.md: the token header, numeric
 statuses in range, `component_id` and `component_status` together) with `{"errors": [...]}`,
@@ -9,49 +10,21 @@ updates) and schedules in memory, and lets a test script failures and hangs and 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
-import fnmatch
-import itertools
-import json
 import math
 import re
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import web
 
+from tests.fake_page import FakePage
+
 INCIDENT_FIELDS = {"name", "message", "status", "visible", "notify", "component_id"}
 INCIDENT_FIELDS |= {"component_status", "stickied", "occurred_at"}
 Handler = Callable[[str, dict[str, str], Any], tuple[int, Any]]
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One request as it arrived. `path` is below /api/v1, e.g. "/incidents/3/updates"."""
-
-    at: float
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    token: str | None
-
-
-@dataclass
-class _Script:
-    count: int
-    method: str = "*"
-    path: str = "*"
-    status: int | None = None
-    retry_after: float | str | None = None
-    hang: bool = False  # no effect, no answer until release(); then 503
-    accept: bool = False  # the effect, then no answer until release()
 
 
 class Refused(Exception):
@@ -75,28 +48,15 @@ def _code(value: Any, low: int, high: int, what: str) -> int:
     return int(value)
 
 
-def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
-    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
+class FakeCachet(FakePage):
+    NAME = "cachet"
+    PREFIX = "/api/v1"
+    CREDENTIAL = "X-Cachet-Token"
 
-
-class FakeCachet:
     def __init__(self, api_key: str = "test-key") -> None:
-        self.api_key = api_key  # tests may change it at any time
-        self.port = 0
-        self.lock = threading.RLock()
-        self._changed = threading.Condition(self.lock)
-        self._components: dict[int, dict[str, Any]] = {}
+        super().__init__(api_key)
         self._groups: dict[int, dict[str, Any]] = {}
-        self._incidents: dict[int, dict[str, Any]] = {}
         self._schedules: dict[int, dict[str, Any]] = {}
-        self._seen: list[Seen] = []
-        self._scripts: list[_Script] = []
-        self._held: list[asyncio.Event] = []
-        self.holds = 0
-        self._ids = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-cachet")
-        self._runner: web.AppRunner | None = None
         self._routes: list[tuple[str, str, Handler]] = [
             ("GET", r"/components", lambda _, q, b: self._list(self._components, q)),
             ("GET", r"/components/groups", lambda _, q, b: self._list(self._groups, q)),
@@ -108,60 +68,7 @@ class FakeCachet:
             ("GET", r"/schedules", lambda _, q, b: self._list(self._schedules, q)),
         ]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
-
-    def start(self) -> FakeCachet:
-        self._thread.daemon = True
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
-        return self
-
-    def stop(self) -> None:
-        self.release()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/api/v1/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner, self.port = runner, runner.addresses[0][1]
-
-    # -- test controls -----------------------------------------------------------------------
-
-    def fail_next(self, count: int = 1, *, status: int = 500, **how: Any) -> None:
-        """The next `count` requests matching `method` and `path` (globs, default "*") get
-        `status` (with `retry_after` if given) and have no effect."""
-        with self.lock:
-            self._scripts.append(_Script(count, status=status, **how))
-
-    def hang_next(self, count: int = 1, *, accept: bool = False, **how: Any) -> None:
-        """No answer until `release()` (then a 503); with `accept` the request takes effect
-        first and only the answer is held back."""
-        with self.lock:
-            self._scripts.append(_Script(count, hang=not accept, accept=accept, **how))
-
-    def release(self) -> None:
-        with self.lock:
-            held, self._held = self._held, []
-        for event in held:
-            self._loop.call_soon_threadsafe(event.set)
-
-    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
-        with self._changed:
-            if not self._changed.wait_for(lambda: self.holds >= count, timeout):
-                raise AssertionError(f"fake cachet: timed out after {timeout} s for held requests")
-
-    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
-        with self.lock:
-            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
+    # -- the page's data (the shared controls are FakePage's) ------------------------------
 
     def add_group(self, name: str) -> str:
         with self.lock:
@@ -192,79 +99,32 @@ class FakeCachet:
             self._schedules[sid]["components"] = parts
             return str(sid)
 
-    def incident(self, incident_id: str) -> dict[str, Any]:
-        with self.lock:
-            return copy.deepcopy(self._incidents[int(incident_id)])
-
-    def incidents(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return copy.deepcopy(list(self._incidents.values()))
-
-    def component(self, component_id: str) -> dict[str, Any]:
-        with self.lock:
-            return copy.deepcopy(self._components[int(component_id)])
+    def _key(self, given: str) -> int:
+        return int(given)
 
     # -- the server --------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        path, token = "/" + request.match_info["tail"], request.headers.get("X-Cachet-Token")
-        seen = (request.method, path)
-        with self._changed:
-            self._seen.append(
-                Seen(time.monotonic(), request.method, path, dict(request.query), body, token)
-            )
-            self._changed.notify_all()
-            now = [s for s in self._scripts if s.count > 0 and _matches(s.method, s.path, *seen)]
-            script = now[0] if now else _Script(0)
-            script.count -= 1
-        if script.hang:
-            await self._hold()
-            return web.json_response(_errors(503, "released by the test"), status=503)
-        if script.status is not None:
-            ra = script.retry_after
-            headers = (
-                {} if ra is None else {"Retry-After": ra if isinstance(ra, str) else f"{ra:g}"}
-            )
-            return web.json_response(
-                _errors(script.status, "scripted failure"), status=script.status, headers=headers
-            )
-        json_body = request.method == "GET" or request.content_type == "application/json"
-        with self.lock:
-            status, data = self._dispatch(
-                request.method, path, request.query, body, token, json_body
-            )
-        if script.accept:
-            await self._hold()
-        return web.json_response(data, status=status)
-
-    async def _hold(self) -> None:
-        event = asyncio.Event()
-        with self._changed:
-            self._held.append(event)
-            self.holds += 1
-            self._changed.notify_all()
-        await event.wait()
+    def _failure(self, status: int, message: str) -> Any:
+        return _errors(status, message)
 
     def _dispatch(
-        self, method: str, path: str, query: Any, body: Any, token: str | None, json_body: bool
-    ) -> tuple[int, Any]:
+        self, request: web.Request, path: str, body: Any, token: str | None
+    ) -> tuple[int, Any, dict[str, str]]:
+        method, query = request.method, request.query
+        json_body = method == "GET" or request.content_type == "application/json"
         if token != self.api_key:
-            return 401, _errors(401, "You are not authorized to access this resource.")
+            return 401, _errors(401, "You are not authorized to access this resource."), {}
         for verb, pattern, handler in self._routes:
             if verb != method or (found := re.fullmatch(pattern, path)) is None:
                 continue
             try:
                 _check(json_body, "send JSON with Content-Type: application/json", 415)
                 _check(method == "GET" or isinstance(body, dict), "expected a JSON object")
-                return handler(found[1] if found.groups() else "", dict(query), body)
+                status, data = handler(found[1] if found.groups() else "", dict(query), body)
+                return status, data, {}
             except Refused as exc:
-                return exc.status, _errors(exc.status, exc.detail)
-        return 404, _errors(404, "The requested resource could not be found.")
+                return exc.status, _errors(exc.status, exc.detail), {}
+        return 404, _errors(404, "The requested resource could not be found."), {}
 
     def _list(self, table: dict[int, dict[str, Any]], query: dict[str, str]) -> tuple[int, Any]:
         try:

@@ -1,27 +1,23 @@
-"""A fake Instatus API: a real aiohttp server on 127.0.0.1 in a thread of its own. It refuses what
-the real API refuses (shared/reference/README.md) in the documented shape `{"error": {"code",
-"message"}}`, keeps components, incidents (updates shown newest first) and maintenances, scripts
-failures and hangs, and logs every request. Thread-safe; from async tests, `await
+"""A fake Instatus API on the shared plumbing of tests/fake_page.py (a real aiohttp server on
+127.0.0.1 in a thread of its own; `Seen.path` is the whole path, e.g. "/v1/page1/incidents"). It
+refuses what the real API refuses (shared/reference/README.md) in the documented shape `{"error":
+{"code", "message"}}`, keeps components, incidents (updates shown newest first) and maintenances,
+scripts failures and hangs, and logs every request. Thread-safe; from async tests, `await
 asyncio.to_thread(fake.wait_held)`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
-import fnmatch
-import itertools
-import json
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.fake_page import FakePage
 
 COMPONENT_STATUSES = {"OPERATIONAL", "DEGRADEDPERFORMANCE", "PARTIALOUTAGE", "MAJOROUTAGE"}
 COMPONENT_STATUSES |= {"UNDERMAINTENANCE"}
@@ -30,29 +26,6 @@ CREATE_FIELDS = {"name", "message", "components", "started", "status", "notify",
 CREATE_FIELDS |= {"shouldPublish", "translations"}
 UPDATE_FIELDS = CREATE_FIELDS - {"name", "shouldPublish"}
 COMPONENT_FIELDS = {"name", "description", "status", "order", "showUptime", "grouped", "archived"}
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One request as it arrived; `path` is the whole path, e.g. "/v1/page1/incidents"."""
-
-    at: float  # time.monotonic()
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    authorization: str | None
-
-
-@dataclass
-class _Script:
-    count: int
-    method: str
-    path: str
-    status: int | None = None
-    retry_after: str | None = None
-    hang: bool = False  # no effect, no answer until release(); then 503
-    accept: bool = False  # the effect, then no answer until release()
 
 
 class Refused(Exception):
@@ -70,97 +43,16 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
-    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
+class FakeInstatus(FakePage):
+    NAME = "instatus"
+    RELEASED = "released"
 
-
-class FakeInstatus:
     def __init__(self, api_key: str = "test-key", page_id: str = "page1") -> None:
-        self.api_key = api_key  # tests may change it at any time
+        super().__init__(api_key)
         self.page_id = page_id
-        self.port = 0
-        self.lock = threading.RLock()
-        self._changed = threading.Condition(self.lock)
-        self._components: dict[str, dict[str, Any]] = {}
-        self._incidents: dict[str, dict[str, Any]] = {}
         self._maintenances: dict[str, dict[str, Any]] = {}
-        self._seen: list[Seen] = []
-        self._scripts: list[_Script] = []
-        self._held: list[asyncio.Event] = []
-        self.holds = 0
-        self._ids = itertools.count(1)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-instatus")
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeInstatus:
-        self._thread.daemon = True
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
-        return self
-
-    def stop(self) -> None:
-        self.release()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner, self.port = runner, runner.addresses[0][1]
-
-    # -- test controls -----------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        count: int = 1,
-        *,
-        status: int = 500,
-        retry_after: float | str | None = None,
-        method: str = "*",
-        path: str = "*",
-    ) -> None:
-        """The next `count` requests matching `method` and the `path` glob get `status` (with
-        Retry-After when given; a str is sent as is) and have no effect."""
-        header = f"{retry_after:g}" if isinstance(retry_after, int | float) else retry_after
-        with self.lock:
-            self._scripts.append(_Script(count, method, path, status=status, retry_after=header))
-
-    def hang_next(
-        self, count: int = 1, *, accept: bool = False, method: str = "*", path: str = "*"
-    ) -> None:
-        """The next `count` matching requests get no answer until `release()`: without `accept`
-        they have no effect (then a 503); with it they take effect and the answer is held."""
-        with self.lock:
-            self._scripts.append(_Script(count, method, path, hang=not accept, accept=accept))
-
-    def release(self) -> None:
-        with self.lock:
-            held, self._held = self._held, []
-        for event in held:
-            self._loop.call_soon_threadsafe(event.set)
-
-    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
-        with self.lock:
-            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
-
-    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
-        self._wait(lambda: self.holds >= count, timeout, f"{count} held requests")
-
-    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        with self._changed:
-            if not self._changed.wait_for(predicate, timeout):
-                raise AssertionError(f"fake instatus: timed out after {timeout} s for {what}")
+    # -- the page's data (the shared controls are FakePage's) ------------------------------
 
     def add_component(
         self, name: str, *, group_id: str | None = None, status: str = "OPERATIONAL"
@@ -193,63 +85,14 @@ class FakeInstatus:
             self._maintenances[mid]["components"] = components
             return mid
 
-    def incident(self, incident_id: str) -> dict[str, Any]:
-        with self.lock:
-            return copy.deepcopy(self._incidents[incident_id])
-
-    def incidents(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return copy.deepcopy(list(self._incidents.values()))
-
-    def component(self, component_id: str) -> dict[str, Any]:
-        with self.lock:
-            return copy.deepcopy(self._components[component_id])
-
     # -- the server --------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        path, auth = request.path, request.headers.get("Authorization")
-        with self._changed:
-            self._seen.append(
-                Seen(time.monotonic(), request.method, path, {**request.query}, body, auth)
-            )
-            self._changed.notify_all()
-            matching = (
-                s
-                for s in self._scripts
-                if s.count > 0 and _matches(s.method, s.path, request.method, path)
-            )
-            script = next(matching, _Script(0, "*", "*"))
-            script.count -= 1
-        if script.hang:
-            await self._hold()
-            return web.json_response({"error": {"code": "TEST", "message": "released"}}, status=503)
-        if script.status is not None:
-            headers = {"Retry-After": script.retry_after} if script.retry_after else {}
-            error = {"error": {"code": "TEST", "message": "scripted failure"}}
-            return web.json_response(error, status=script.status, headers=headers)
-        with self.lock:
-            status, data = self._dispatch(request, path, body, auth)
-        if script.accept:
-            await self._hold()
-        return web.json_response(data, status=status)
-
-    async def _hold(self) -> None:
-        event = asyncio.Event()
-        with self._changed:
-            self._held.append(event)
-            self.holds += 1
-            self._changed.notify_all()
-        await event.wait()
+    def _failure(self, status: int, message: str) -> Any:
+        return {"error": {"code": "TEST", "message": message}}
 
     def _dispatch(
         self, request: web.Request, path: str, body: Any, auth: str | None
-    ) -> tuple[int, Any]:
+    ) -> tuple[int, Any, dict[str, str]]:
         try:
             if auth != f"Bearer {self.api_key}":
                 raise Refused(401, "UNAUTHORIZED", "Invalid or missing API key")
@@ -258,9 +101,10 @@ class FakeInstatus:
                 raise Refused(404, "NOT_FOUND", "Page not found")
             if request.method in ("POST", "PUT") and request.content_type != "application/json":
                 raise Refused(400, "VALIDATION_ERROR", "send JSON (Content-Type: application/json)")
-            return 200, self._route(request.method, match[2].split("/")[1:], request.query, body)
+            data = self._route(request.method, match[2].split("/")[1:], request.query, body)
+            return 200, data, {}
         except Refused as exc:
-            return exc.status, {"error": {"code": exc.code, "message": exc.message}}
+            return exc.status, {"error": {"code": exc.code, "message": exc.message}}, {}
 
     def _route(self, method: str, parts: list[str], query: Mapping[str, str], body: Any) -> Any:
         match method, parts:

@@ -1,5 +1,6 @@
-"""A fake Atlassian Statuspage v1 for the publisher tests: a real aiohttp server on 127.0.0.1 in a
-thread of its own, so sync tests, async tests and a daemon subprocess can all talk to it.
+"""A fake Atlassian Statuspage v1 for the publisher tests, on the shared plumbing of
+tests/fake_page.py (a real aiohttp server in a thread of its own, scripted failures, the request
+log; `Seen.path` is below /v1, e.g. "/pages/page1/incidents").
 
 It refuses what the real API refuses (the facts in shared/reference/README.md) with the same
 codes and a clear `message`, keeps components and incidents (with every update) in memory, and
@@ -10,22 +11,18 @@ controls are thread-safe. Sync test: `fake_statuspage.fail_next(...)`; async tes
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
-import fnmatch
-import itertools
-import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.fake_page import FakePage
 
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage"}
 COMPONENT_STATUSES |= {"under_maintenance"}
@@ -37,33 +34,6 @@ INCIDENT_FIELDS |= {"deliver_notifications", "metadata", "backfilled", "backfill
 INCIDENT_FIELDS |= {"scheduled_for", "scheduled_until", "reminder_intervals"}
 UNRESOLVED = {"investigating", "identified", "monitoring"}
 ACTIVE_MAINTENANCE = {"in_progress", "verifying"}
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One request as it arrived. `path` is below /v1, e.g. "/pages/page1/incidents"."""
-
-    at: float  # time.monotonic()
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    authorization: str | None
-
-
-@dataclass
-class _Script:
-    count: int
-    method: str
-    path: str
-    status: int | None = None
-    retry_after: float | str | None = None  # a str is sent as is
-    delay: float = 0.0
-    hang: bool = False  # no effect, no answer until release(); then 503
-    accept: bool = False  # the effect, then no answer until release()
-
-    def matches(self, method: str, path: str) -> bool:
-        return _matches(self.method, self.path, method, path)
 
 
 class Refused(Exception):
@@ -84,32 +54,19 @@ def _wrapped(body: Any, key: str) -> dict[str, Any]:
     return fields
 
 
-def _header(seconds: float | str) -> str:
-    return seconds if isinstance(seconds, str) else f"{seconds:g}"
-
-
 def _iso(moment: float | None) -> str | None:
     return None if moment is None else dt.datetime.fromtimestamp(moment, dt.UTC).isoformat()
 
 
-class FakeStatuspage:
+class FakeStatuspage(FakePage):
+    NAME = "statuspage"
+    PREFIX = "/v1"
+    SHUTDOWN_TIMEOUT = 0.1
+
     def __init__(self, api_key: str = "test-key", page_id: str = "page1") -> None:
-        self.api_key = api_key  # tests may change it at any time
+        super().__init__(api_key)
         self.page_id = page_id
-        self.port = 0
-        self.lock = threading.RLock()
-        self._changed = threading.Condition(self.lock)
-        self._components: dict[str, dict[str, Any]] = {}
-        self._incidents: dict[str, dict[str, Any]] = {}
-        self._seen: list[Seen] = []
-        self._scripts: list[_Script] = []
-        self._held: list[asyncio.Event] = []
-        self.holds = 0  # requests held so far (hang_next), released or not
-        self._ids = itertools.count(1)
         self._last_unpaginated = -math.inf
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-statuspage")
-        self._runner: web.AppRunner | None = None
         self._routes: list[tuple[str, str, Callable[[str, dict[str, str], Any], Any]]] = [
             ("GET", r"/components", self._list_components),
             ("PATCH", r"/components/([^/]+)", self._patch_component),
@@ -120,84 +77,7 @@ class FakeStatuspage:
             ("PATCH", r"/incidents/([^/]+)", self._patch_incident),
         ]
 
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self) -> FakeStatuspage:
-        self._thread.daemon = True
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(5)
-        return self
-
-    def stop(self) -> None:
-        self.release()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/v1/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1
-        )
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner, self.port = runner, runner.addresses[0][1]
-
-    # -- test controls -----------------------------------------------------------------------
-
-    def fail_next(
-        self,
-        count: int = 1,
-        *,
-        status: int = 500,
-        retry_after: float | str | None = None,
-        method: str = "*",
-        path: str = "*",
-    ) -> None:
-        """The next `count` requests matching `method` and `path` (a glob on the path below /v1,
-        e.g. "*/incidents*") get `status` (with Retry-After when given) and have no effect."""
-        self._script(_Script(count, method, path, status=status, retry_after=retry_after))
-
-    def delay_next(self, count: int, seconds: float, *, method: str = "*", path: str = "*") -> None:
-        """The next `count` matching requests are answered normally after `seconds`."""
-        self._script(_Script(count, method, path, delay=seconds))
-
-    def hang_next(
-        self, count: int = 1, *, accept: bool = False, method: str = "*", path: str = "*"
-    ) -> None:
-        """The next `count` matching requests get no answer until `release()`. Without `accept`
-        they have no effect (and get a 503 when released); with it they take effect first and
-        the real answer is held back, so the client never learns, say, the new incident's id."""
-        self._script(_Script(count, method, path, hang=not accept, accept=accept))
-
-    def release(self) -> None:
-        """Lets every held request go."""
-        with self.lock:
-            held, self._held = self._held, []
-        for event in held:
-            self._loop.call_soon_threadsafe(event.set)
-
-    def requests(self, method: str = "*", path: str = "*") -> list[Seen]:
-        with self.lock:
-            return [s for s in self._seen if _matches(method, path, s.method, s.path)]
-
-    def wait_requests(
-        self, count: int, *, method: str = "*", path: str = "*", timeout: float = 5.0
-    ) -> list[Seen]:
-        """Blocks until `count` matching requests have arrived; returns them."""
-        self._wait(lambda: len(self.requests(method, path)) >= count, timeout, f"{count} requests")
-        return self.requests(method, path)
-
-    def wait_held(self, count: int = 1, timeout: float = 5.0) -> None:
-        """Blocks until `count` requests have been held (for `accept`, after their effect)."""
-        self._wait(lambda: self.holds >= count, timeout, f"{count} held requests")
+    # -- the page's data (the shared controls are FakePage's) ------------------------------
 
     def add_component(
         self, name: str, *, group_id: str | None = None, status: str = "operational"
@@ -248,76 +128,13 @@ class FakeStatuspage:
             done = "completed" if inc["status"] in ACTIVE_MAINTENANCE else "resolved"
             self._apply(inc, {"status": done, "body": body})
 
-    def incident(self, incident_id: str) -> dict[str, Any]:
-        """A copy, with `updates`: [{status, body, components, deliver_notifications, at}]."""
-        with self.lock:
-            return copy.deepcopy(self._incidents[incident_id])
-
-    def incidents(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return copy.deepcopy(list(self._incidents.values()))
-
-    def component(self, component_id: str) -> dict[str, Any]:
-        with self.lock:
-            return copy.deepcopy(self._components[component_id])
-
-    def _script(self, script: _Script) -> None:
-        with self.lock:
-            self._scripts.append(script)
-
-    def _wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        with self._changed:
-            if not self._changed.wait_for(predicate, timeout):
-                raise AssertionError(f"fake statuspage: timed out after {timeout} s for {what}")
-
     # -- the server --------------------------------------------------------------------------
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode(errors="replace")
-        path = "/" + request.match_info["tail"]
-        auth = request.headers.get("Authorization")
-        with self._changed:
-            self._seen.append(
-                Seen(time.monotonic(), request.method, path, dict(request.query), body, auth)
-            )
-            self._changed.notify_all()
-            matching = (s for s in self._scripts if s.count > 0 and s.matches(request.method, path))
-            script = next(matching, _Script(0, "*", "*"))
-            script.count -= 1
-        await asyncio.sleep(script.delay)
-        if script.hang:
-            await self._hold()
-            return web.json_response({"message": "released by the test"}, status=503)
-        if script.status is not None:
-            retry_after = script.retry_after
-            headers = {} if retry_after is None else {"Retry-After": _header(retry_after)}
-            return web.json_response(
-                {"message": "scripted failure"}, status=script.status, headers=headers
-            )
-        json_body = request.content_type == "application/json" or request.method == "GET"
-        with self.lock:
-            status, data, headers = self._dispatch(
-                request.method, path, request.query, body, auth, json_body
-            )
-        if script.accept:
-            await self._hold()
-        return web.json_response(data, status=status, headers=headers)
-
-    async def _hold(self) -> None:
-        event = asyncio.Event()
-        with self._changed:
-            self._held.append(event)
-            self.holds += 1
-            self._changed.notify_all()
-        await event.wait()
-
     def _dispatch(
-        self, method: str, path: str, query: Any, body: Any, auth: str | None, json_body: bool
+        self, request: web.Request, path: str, body: Any, auth: str | None
     ) -> tuple[int, Any, dict[str, str]]:
+        method, query = request.method, request.query
+        json_body = request.content_type == "application/json" or method == "GET"
         if auth != f"OAuth {self.api_key}":
             return 401, {"error": "Could not authenticate"}, {}
         match = re.fullmatch(r"/pages/([^/]+)(/.*)", path)
@@ -468,10 +285,6 @@ class FakeStatuspage:
             ],
         }
         return copy.deepcopy(view)
-
-
-def _matches(method_glob: str, path_glob: str, method: str, path: str) -> bool:
-    return fnmatch.fnmatchcase(method, method_glob.upper()) and fnmatch.fnmatchcase(path, path_glob)
 
 
 @pytest.fixture(name="fake_statuspage")

@@ -4,9 +4,7 @@ worker (writer, SQLite file, planner) for a whole outage and a crash after the c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from monitor.delivery import Delivery
-from monitor.incidents import Planner, Target
 from monitor.publishers.base import (
-    Impact,
     IncidentRequest,
     IncidentStatus,
     NotFound,
@@ -31,29 +26,16 @@ from monitor.publishers.base import (
     Unauthorized,
 )
 from monitor.publishers.cachet import CachetProvider, marker, version_from_url
-from monitor.state import ComponentStatus, ComponentTransition, Status
-from monitor.store import Store, save_outbox_entry
-from monitor.writer import Writer
+from monitor.state import Status
 from tests.fake_cachet import FakeCachet, fake_cachet_fixture  # noqa: F401
 from tests.probe_servers import closed_port, http_server
+from tests.provider_helpers import FAST, KEY, WorkerPage, eventually, incident_request
 
-KEY = "test-key"
-FAST = 1000.0  # requests a second: the limiter is on, but tests stay fast
 OURS = "[monitor]: # (payment-api payment-api:1767225600000)"
 
 
 def request(remote: str, **changes: Any) -> IncidentRequest:
-    fields: dict[str, Any] = {
-        "name": "Payment API: partial outage",
-        "status": IncidentStatus.INVESTIGATING,
-        "body": "healthz fails: connection refused",
-        "remote_component": remote,
-        "component_status": Status.PARTIAL_OUTAGE,
-        "impact": Impact.MAJOR,
-        "component": "payment-api",
-        "key": "payment-api:1767225600000",
-    }
-    return IncidentRequest(**{**fields, **changes})
+    return incident_request(remote, "payment-api:1767225600000", **changes)
 
 
 @pytest.fixture
@@ -405,57 +387,16 @@ async def test_the_key_is_in_no_message_of_any_failure(fake_cachet: FakeCachet) 
 OP, PART, MAJ = Status.OPERATIONAL, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE
 
 
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+class Page(WorkerPage):
+    """The daemon's side of publishing to Cachet."""
 
+    PUBLISHER = "cachet"
 
-class Page:
-    """The daemon's side of publishing to Cachet: a writer, the statuses, and the worker."""
-
-    def __init__(self, path: Path, fake: FakeCachet) -> None:
-        self.fake, self.path = fake, path
-        self.writer = Writer(path, flush_interval=0.01)
-        self.writer.start()
-        self.target = Target("api", "Api", fake.add_component("Api"))
-        self.status = ComponentStatus(OP, 0.0, "")
-        self.delivery: Delivery | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self, monitoring_for: float) -> None:
-        limiter = RateLimiter(50.0)
-        provider = CachetProvider(self.fake.url, None, KEY, limiter, timeout=2.0)
-        self.delivery = Delivery(
-            provider,
-            limiter,
-            self.writer,
-            {"api": self.target},
-            Planner(monitoring_for),
-            current=lambda cid: self.status,
-            backoff_base=0.05,
-        )
-        self.task = asyncio.create_task(self.delivery.run())
+    def provider(self, limiter: RateLimiter) -> CachetProvider:
+        return CachetProvider(self.fake.url, None, KEY, limiter, timeout=2.0)
 
     async def reconciled(self) -> None:
         await eventually(lambda: len(self.fake.requests("GET", "/components/groups")) > 0, "sync")
-
-    async def crash(self) -> None:
-        assert self.task is not None and self.delivery is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        await self.delivery.provider.close()
-
-    def change(self, after: Status, reason: str = "checks down") -> None:
-        before, now = self.status.status, time.time()
-        self.status = ComponentStatus(after, now, reason)
-        transition = ComponentTransition(now, before, after, reason)
-        self.writer.submit(save_outbox_entry("cachet", "api", transition))
-        if self.delivery is not None:
-            self.delivery.wake()
 
     def ours(self) -> list[dict[str, Any]]:
         return [i for i in self.fake.incidents() if "[monitor]: # (api " in i["message"]]
@@ -463,22 +404,12 @@ class Page:
     def component(self) -> int:
         return int(self.fake.component(self.target.remote_id)["status"])
 
-    def pending(self) -> int:
-        store = Store.open(self.path)
-        try:
-            query = "SELECT count(*) FROM outbox WHERE state = 0"
-            return int(store.db.execute(query).fetchone()[0])
-        finally:
-            store.close()
-
 
 @pytest.fixture
 async def page(tmp_path: Path, fake_cachet: FakeCachet) -> AsyncIterator[Page]:
     page = Page(tmp_path / "m.db", fake_cachet)
     yield page
-    if page.task is not None and not page.task.done():
-        await page.crash()
-    page.writer.stop()
+    await page.close()
 
 
 async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:

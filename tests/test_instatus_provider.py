@@ -4,10 +4,9 @@ it enforces, and the real delivery worker driving the provider through an outage
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from monitor.delivery import Delivery
-from monitor.incidents import Planner, Target
 from monitor.publishers.base import (
-    Impact,
     IncidentRequest,
     IncidentStatus,
     NotFound,
@@ -32,30 +28,17 @@ from monitor.publishers.base import (
     Unauthorized,
 )
 from monitor.publishers.instatus import InstatusProvider, marker
-from monitor.state import ComponentStatus, ComponentTransition, Status
-from monitor.store import Store, save_outbox_entry
-from monitor.writer import Writer
+from monitor.state import Status
 from tests.fake_instatus import FakeInstatus, fake_instatus_fixture  # noqa: F401
 from tests.probe_servers import closed_port, http_server
+from tests.provider_helpers import FAST, KEY, WorkerPage, eventually, incident_request
 
-KEY = "test-key"
 PAGE = "page1"
-FAST = 1000.0  # requests a second: the limiter is on, but tests stay fast
 OURS = "[monitor:payment-api:1767225600000]"
 
 
 def request(remote: str, **changes: Any) -> IncidentRequest:
-    fields: dict[str, Any] = {
-        "name": "Payment API: partial outage",
-        "status": IncidentStatus.INVESTIGATING,
-        "body": "healthz fails: connection refused",
-        "remote_component": remote,
-        "component_status": Status.PARTIAL_OUTAGE,
-        "impact": Impact.MAJOR,
-        "component": "payment-api",
-        "key": "payment-api:1767225600000",
-    }
-    return IncidentRequest(**{**fields, **changes})
+    return incident_request(remote, "payment-api:1767225600000", **changes)
 
 
 @pytest.fixture
@@ -544,80 +527,27 @@ async def test_the_fake_refuses_what_the_api_refuses(
 # -- the real delivery worker against the fake ---------------------------------------------------
 
 
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
+class Page(WorkerPage):
+    """The daemon's side of publishing to Instatus."""
 
+    PUBLISHER = "instatus"
+    MAINTENANCE_POLL = 0.0
 
-class Page:
-    """The daemon's side of publishing to Instatus: a writer, the statuses, and the worker."""
-
-    def __init__(self, path: Path, fake: FakeInstatus) -> None:
-        self.fake, self.path = fake, path
-        self.writer = Writer(path, flush_interval=0.01)
-        self.writer.start()
-        self.remote_id = fake.add_component("Api")
-        self.targets = {"api": Target("api", "Api", self.remote_id)}
-        self.status = ComponentStatus(Status.OPERATIONAL, 0.0, "")
-        self.delivery: Delivery | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    def start(self, monitoring_for: float) -> None:
-        limiter = RateLimiter(50.0)
-        provider = InstatusProvider(self.fake.url, PAGE, KEY, limiter, timeout=2.0)
-        self.delivery = Delivery(
-            provider,
-            limiter,
-            self.writer,
-            self.targets,
-            Planner(monitoring_for),
-            current=lambda cid: self.status,
-            maintenance_poll=0.0,
-            backoff_base=0.05,
-        )
-        self.task = asyncio.create_task(self.delivery.run())
-
-    async def crash(self) -> None:
-        """The worker dies where it stands, as in a kill -9: nothing more is saved."""
-        assert self.task is not None and self.delivery is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-        await self.delivery.provider.close()
-
-    def change(self, after: Status, reason: str = "checks down") -> None:
-        before, now = self.status.status, time.time()
-        self.status = ComponentStatus(after, now, reason)
-        transition = ComponentTransition(now, before, after, reason)
-        self.writer.submit(save_outbox_entry("instatus", "api", transition))
-        if self.delivery is not None:
-            self.delivery.wake()
+    def provider(self, limiter: RateLimiter) -> InstatusProvider:
+        return InstatusProvider(self.fake.url, PAGE, KEY, limiter, timeout=2.0)
 
     def ours(self) -> list[dict[str, Any]]:
         return [i for i in self.fake.incidents() if "[monitor:api:" in i["updates"][0]["message"]]
 
     def component(self) -> str:
-        return str(self.fake.component(self.remote_id)["status"])
-
-    def pending(self) -> int:
-        store = Store.open(self.path)
-        try:
-            query = "SELECT count(*) FROM outbox WHERE state = 0"
-            return int(store.db.execute(query).fetchone()[0])
-        finally:
-            store.close()
+        return str(self.fake.component(self.target.remote_id)["status"])
 
 
 @pytest.fixture
 async def page(tmp_path: Path, fake_instatus: FakeInstatus) -> AsyncIterator[Page]:
     page = Page(tmp_path / "m.db", fake_instatus)
     yield page
-    if page.task is not None and not page.task.done():
-        await page.crash()
-    page.writer.stop()
+    await page.close()
 
 
 async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:

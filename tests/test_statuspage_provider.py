@@ -14,7 +14,6 @@ import pytest
 from aiohttp import web
 
 from monitor.publishers.base import (
-    Impact,
     IncidentRequest,
     IncidentStatus,
     NotFound,
@@ -31,24 +30,13 @@ from monitor.publishers.statuspage import StatuspageProvider
 from monitor.state import Status
 from tests.fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
 from tests.probe_servers import closed_port, http_server
+from tests.provider_helpers import FAST, KEY, incident_request
 
-KEY = "test-key"
 PAGE = "page1"
-FAST = 1000.0  # requests a second: the limiter is on, but tests stay fast
 
 
 def request(remote: str, **changes: Any) -> IncidentRequest:
-    fields: dict[str, Any] = {
-        "name": "Payment API: partial outage",
-        "status": IncidentStatus.INVESTIGATING,
-        "body": "healthz fails: connection refused",
-        "remote_component": remote,
-        "component_status": Status.PARTIAL_OUTAGE,
-        "impact": Impact.MAJOR,
-        "component": "payment-api",
-        "key": "payment-api/1767225600",
-    }
-    return IncidentRequest(**{**fields, **changes})
+    return incident_request(remote, "payment-api/1767225600", **changes)
 
 
 @pytest.fixture
