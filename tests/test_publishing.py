@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from monitor.store import Store, save_outbox_entry
 from monitor.writer import Writer
 
 from .fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
+from .provider_helpers import eventually
 
 OP, DEG, PART, MAJ = (
     Status.OPERATIONAL,
@@ -26,14 +27,6 @@ OP, DEG, PART, MAJ = (
     Status.PARTIAL_OUTAGE,
     Status.MAJOR_OUTAGE,
 )
-
-
-async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class Page:
