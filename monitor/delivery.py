@@ -99,14 +99,17 @@ class Delivery:
         self._wake.set()
 
     async def run(self) -> None:
-        """Reconcile with the page, then deliver until cancelled."""
-        poller = (
-            asyncio.create_task(self._poll_maintenance(), name="page-maintenance")
-            if self.on_maintenance is not None and self.maintenance_poll > 0
-            else None
-        )
+        """Reconcile with the page, learn its maintenance, then deliver until cancelled.
+
+        The page's maintenance is read once before the first delivery, so an outage probed in
+        the first seconds of a run never opens an incident for a component under maintenance."""
+        polling = self.on_maintenance is not None and self.maintenance_poll > 0
+        poller: asyncio.Task[None] | None = None
         try:
             await self._reconcile()
+            if polling:
+                await self._read_maintenance()
+                poller = asyncio.create_task(self._poll_maintenance(), name="page-maintenance")
             while True:
                 await self.step()
         finally:
@@ -337,16 +340,19 @@ class Delivery:
     # -- maintenance on the page -----------------------------------------------------------
 
     async def _poll_maintenance(self) -> None:
+        while True:
+            await asyncio.sleep(self.maintenance_poll)
+            await self._read_maintenance()
+
+    async def _read_maintenance(self) -> None:
         assert self.on_maintenance is not None
         by_remote = {t.remote_id: cid for cid, t in self.targets.items()}
-        while True:
-            try:
-                ids = await self.provider.active_maintenance()
-            except PublishError as exc:
-                log.debug("cannot read the page's maintenance: %s", exc)
-            else:
-                self.on_maintenance({by_remote[i] for i in ids if i in by_remote})
-            await asyncio.sleep(self.maintenance_poll)
+        try:
+            ids = await self.provider.active_maintenance()
+        except PublishError as exc:
+            log.debug("cannot read the page's maintenance: %s", exc)
+        else:
+            self.on_maintenance({by_remote[i] for i in ids if i in by_remote})
 
 
 def _incident_status(page_status: str) -> IncidentStatus:
