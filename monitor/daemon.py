@@ -203,7 +203,7 @@ class Daemon:
                 self._ctx = ctx
                 if self.config.monitor.listen:
                     app = build_app(self.metrics.render, self.health, self.status_document)
-                    runner = await start_server(app, self.config.monitor.listen)
+                    runner = await self._serve(app)
                 self.scheduler.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.scheduler.start()
                 self._announce()
@@ -252,6 +252,21 @@ class Daemon:
                 stats.missed,
                 stats.overlapped,
             )
+
+    async def _serve(self, app: web.Application) -> web.AppRunner:
+        """Bind `listen`; a host that does not resolve or a port in use is a config error."""
+        listen = self.config.monitor.listen
+        try:
+            return await start_server(app, listen)
+        except OSError as exc:
+            reason = str(exc.strerror or exc).removeprefix(f"[Errno {exc.errno}] ")
+            raise ConfigError(
+                self.config.path,
+                [
+                    f"{self.config.path}: [monitor] listen: cannot listen on {listen}: {reason}; "
+                    'choose a free port and an address of this machine, or "" to turn it off'
+                ],
+            ) from exc
 
     async def _restore(self, ids: dict[str, int]) -> None:
         """Pick up the saved statuses, so a restart neither forgets an outage nor invents one."""

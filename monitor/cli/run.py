@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ from rich.table import Table
 from monitor import logs
 from monitor.cli.common import check_components, config_option, load
 from monitor.config import ConfigError
+from monitor.lock import DaemonLock, LockError, LockHeld
 from monitor.logs import Redactor
 from monitor.model import Outcome
 from monitor.store import StoreError
@@ -47,16 +49,34 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
     config = load(config_path)
     redactor = Redactor()
     logs.setup(log_level, log_format, redactor)
+    lock = _lock(config.path, config.monitor.database)
     try:
         daemon = Daemon(config, dry_run=dry_run, redactor=redactor, notifier=Notifier())
-    except ConfigError as exc:
+        asyncio.run(_run(daemon))
+    except ConfigError as exc:  # start-up problems that name a key: a port in use, a bad key file
         for line in exc.errors:
             click.echo(line, err=True)
         sys.exit(2)
+    except StoreError as exc:
+        click.echo(f"{config.path}: [monitor] database: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        lock.release()
+
+
+def _lock(config_path: Path, database: Path) -> DaemonLock:
+    """One daemon per database, or exit 2 naming the one that runs."""
     try:
-        asyncio.run(_run(daemon))
-    except (OSError, StoreError) as exc:  # the listen address taken, the database unusable, ...
-        raise click.ClickException(str(exc)) from exc
+        return DaemonLock.acquire(database)
+    except LockHeld as exc:
+        click.echo(
+            f"{config_path}: [monitor] database: {exc}; stop it first, or give this one "
+            "another database (several daemons share state in cluster mode)",
+            err=True,
+        )
+    except LockError as exc:
+        click.echo(f"{config_path}: [monitor] database: {exc}", err=True)
+    sys.exit(2)
 
 
 async def _run(daemon: Any) -> None:

@@ -6,6 +6,8 @@ fix it. Each message reads `<file>: <where>: <key>: <problem>` and says what wou
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -116,7 +118,7 @@ def read_api_key(
     if publisher.api_key_file:
         file = publisher.api_key_file
         try:
-            secret = file.read_text(encoding="utf-8").strip()
+            secret = _read_key_file(file)
         except FileNotFoundError as exc:
             raise refuse("api_key_file", f"cannot read {file}: no such file") from exc
         except OSError as exc:
@@ -131,3 +133,19 @@ def read_api_key(
     raise refuse(
         "api_key_env", f"{publisher.type} needs an API key; set api_key_env or api_key_file"
     )
+
+
+KEY_FILE_LIMIT = 64 * 1024  # an API key is a line; anything bigger is the wrong file
+
+
+def _read_key_file(file: Path) -> str:
+    """A regular file's text; a FIFO, a device or a huge file is refused before reading (one
+    would hang start-up, the other fill memory)."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a regular file")
+        if info.st_size > KEY_FILE_LIMIT:
+            raise OSError(0, f"over {KEY_FILE_LIMIT // 1024} KiB, not an API key")
+        return handle.read(KEY_FILE_LIMIT + 1).decode("utf-8").strip()
