@@ -33,6 +33,8 @@ from monitor.publishers import make_provider, publish_targets
 from monitor.publishers.base import Provider, RateLimiter
 from monitor.scheduler import ProbeScheduler
 from monitor.server import build_app, start_server
+from monitor.staleness import STALE_INTERVALS, is_stale
+from monitor.staleness import describe as describe_checks
 from monitor.state import ComponentTransition, Status
 from monitor.store import (
     ERROR_KIND_CODE,
@@ -68,6 +70,8 @@ class CheckRuntime:
     check: Check
     check_id: int
     metrics: CheckMetrics
+    watched_since: float = 0.0  # monotonic: when it began to be probed (start, or a reload)
+    last_result: float | None = None  # monotonic: when its last result came
 
 
 def result_row(check_id: int, at: float, result: ProbeResult) -> ResultRow:
@@ -120,6 +124,7 @@ class Daemon:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.registry.register(StateCollector(lambda: self.engine))
+        self.metrics.checks_stale.set_function(lambda: len(self.stale_checks()))
         self.writer = Writer(
             config.monitor.database,
             flush_interval=flush_interval,
@@ -169,12 +174,27 @@ class Daemon:
             self.engine.statuses,
             self.engine.checks,
             open_incidents(remotes),
+            stale=set(self.stale_checks()),
         )
+
+    def stale_checks(self) -> list[str]:
+        """The checks with no result for several intervals: blind spots, whatever the cause."""
+        now = time.monotonic()
+        return [
+            key
+            for key, runtime in list(self.checks.items())  # a snapshot: scrapes use a thread
+            if is_stale(runtime.check, runtime.last_result, runtime.watched_since, now)
+        ]
 
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""
         if not self.scheduler.running:
             return "scheduler not running"
+        if stale := self.stale_checks():
+            return (
+                f"{len(stale)} check{'s' * (len(stale) != 1)} stale, no result for over "
+                f"{STALE_INTERVALS} intervals: {describe_checks(stale)}"
+            )
         if self.writer.stats.last_error is not None:
             return f"database not writable: {self.writer.stats.last_error}"
         stalled = time.monotonic() - self.writer.stats.last_ok_at
@@ -198,6 +218,7 @@ class Daemon:
                         check,
                         ids[key],
                         self.metrics.for_check(component.id, check.name),
+                        time.monotonic(),
                     )
             async with ProbeContext() as ctx:
                 self._ctx = ctx
@@ -378,7 +399,9 @@ class Daemon:
             runtime = self.checks.get(key)
             if runtime is None:
                 metrics = self.metrics.for_check(component.id, check.name)
-                self.checks[key] = CheckRuntime(key, component, check, ids[key], metrics)
+                self.checks[key] = CheckRuntime(
+                    key, component, check, ids[key], metrics, time.monotonic()
+                )
                 reschedule.append(key)
                 continue
             if runtime.check != check:
@@ -538,6 +561,7 @@ class Daemon:
         runtime = self.checks.get(key)
         if runtime is None:  # removed by a reload while it was probed
             return
+        runtime.last_result = time.monotonic()
         self.metrics.schedule_delay.observe(lateness)
         changes = self.engine.observe(key, result, time.time())
         self.writer.submit(

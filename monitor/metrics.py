@@ -167,6 +167,11 @@ class Metrics:
             buckets=DELAY_BUCKETS,
             registry=registry,
         )
+        self.checks_stale = Gauge(
+            "monitor_checks_stale",
+            "Checks with no result for over 3 intervals (plus timeout): not being watched.",
+            registry=registry,
+        )
         self.publish_requests = Counter(
             "monitor_publish_requests_total",
             "Requests to the status page, by outcome (ok, retry, error).",

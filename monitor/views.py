@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from monitor.history import Period, Summary, percentile
@@ -32,15 +32,18 @@ def status_document(
     statuses: Mapping[str, ComponentStatus],
     checks: Mapping[str, CheckStatus],
     incidents: Mapping[str, Mapping[str, Any]] | None = None,
+    stale: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The contract's `status` shape. A component or check never probed has nulls."""
+    """The contract's `status` shape. A component or check never probed has nulls; `stale`
+    holds the keys of checks with no result for several intervals."""
     incidents = incidents or {}
     out = []
     for component in components:
         status = statuses.get(component.id)
         rows = []
         for check in component.checks:
-            state = checks.get(check_key(component, check))
+            key = check_key(component, check)
+            state = checks.get(key)
             probed = state is not None and state.last_at is not None
             rows.append(
                 {
@@ -56,6 +59,7 @@ def status_document(
                     else None,
                     "last_probe_at": rfc3339(state.last_at) if state else None,
                     "last_error": state.last_error if state else None,
+                    "stale": key in stale,
                 }
             )
         out.append(

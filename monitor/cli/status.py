@@ -12,10 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.cli.common import config_option, load, open_store, styled
+from monitor.model import check_key
+from monitor.staleness import STALE_INTERVALS, describe, is_stale
+from monitor.state import CheckStatus
 from monitor.store import HistoryReader
 from monitor.views import open_incidents, rfc3339, status_document
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
+
+
+def _last_at(state: CheckStatus | None) -> float | None:
+    return state.last_at if state is not None else None
 
 
 def _parse(rfc3339: str) -> float:
@@ -45,11 +52,23 @@ def status(config_path: str | None, as_json: bool) -> None:
     try:
         checks, components = store.statuses()
         remotes, queued, error = store.publishing(publisher)
-        last_run = HistoryReader(store.db).last_run()
+        reader = HistoryReader(store.db)
+        last_run = reader.last_run()
+        runs = reader.runs()
     finally:
         store.close()
     last_seen, ended = last_run if last_run is not None else (None, None)
-    document = status_document(config.components, components, checks, open_incidents(remotes))
+    now = time.time()
+    run_start = runs[-1][0] if runs else 0.0
+    stale = [
+        check_key(component, each)
+        for component in config.components
+        for each in component.checks
+        if is_stale(each, _last_at(checks.get(check_key(component, each))), run_start, now)
+    ]
+    document = status_document(
+        config.components, components, checks, open_incidents(remotes), stale=set(stale)
+    )
     document["publisher"] = {
         "type": publisher,
         "queued": sum(queued.values()),
@@ -73,12 +92,15 @@ def status(config_path: str | None, as_json: bool) -> None:
             if check["last_probe_at"]:
                 ago = max(0, now - _parse(check["last_probe_at"]))
                 last = f"{check['last_outcome']} {latency:.0f} ms, {ago:.0f}s ago"
+            state = styled(check["state"])
+            if check["stale"]:
+                state += " [bold red]stale[/]"
             table.add_row(
                 component["id"] if first else "",
                 styled(component["status"]) if first else "",
                 _when(_parse(component["since"])) if first and component["since"] else "",
                 check["name"],
-                styled(check["state"]),
+                state,
                 last,
                 end_section=index == len(component["checks"]) - 1,
             )
@@ -87,6 +109,11 @@ def status(config_path: str | None, as_json: bool) -> None:
     if not running:
         since = f" since {_when(last_seen)}" if last_seen is not None else ""
         console.print(f"[bold red]the daemon is not running{since}[/]: these statuses may be stale")
+    elif stale:
+        console.print(
+            f"[bold red]{len(stale)} check{'s' * (len(stale) != 1)} stale[/], no result for over "
+            f"{STALE_INTERVALS} intervals (not being watched): {describe(stale)}"
+        )
     for component in document["components"]:
         if component["status"] not in (None, "operational"):
             console.print(f"[bold]{component['id']}[/]: {component['reason']}")
