@@ -3,8 +3,16 @@
 The event loop never touches the database: it hands rows to `Writer.submit` (a lock-free queue
 put) and carries on. The writer thread gathers what arrived into one transaction every
 `flush_interval` seconds or `batch_max` rows, whichever comes first. A failed write (disk full,
-database read-only) keeps the rows and tries again: nothing is dropped while memory lasts, and
-`healthy` says so for /healthz.
+database read-only) keeps the rows and tries again, and `stats.last_error` says why for /healthz.
+Memory is bounded: past `max_pending` results waiting (about 200 bytes each) the oldest are
+dropped, counted in `stats.dropped` and in `stats.last_error`.
+
+The file is watched too (`monitor.store.recreate` says what is carried over): every
+`watch_every` seconds the writer compares the (device, inode) at the database's path with those
+of the file it has open. A file deleted or renamed away is reported, results are kept in memory,
+and `recreate_after` seconds later the database is recreated at its path and what was kept is
+written. A file replaced by another is left alone and reported until monitor is restarted, or
+until it is removed (then the database is recreated).
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +46,7 @@ from monitor.store import (
     prune,
     rollup_rows,
 )
+from monitor.store.recreate import DELETED, DatabaseFile
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,8 @@ class WriterStats:
     last_ok_at: float = 0.0  # time.monotonic() of the last successful commit or idle check
     pruned: int = 0  # raw results deleted by retention
     max_prune_seconds: float = 0.0
+    dropped: int = 0  # results dropped, oldest first, past max_pending waiting
+    recreated: int = 0  # times the database file was recreated after it was lost
 
 
 class Writer:
@@ -76,6 +88,9 @@ class Writer:
         retention: float | None = None,
         prune_chunk: int = 2000,
         prune_every: float = 60.0,
+        max_pending: int = 500_000,
+        watch_every: float = 1.0,
+        recreate_after: float = 3.0,
     ) -> None:
         self.path = path
         self.retention = retention
@@ -87,12 +102,23 @@ class Writer:
         self.busy_timeout = busy_timeout
         self.flush_interval = flush_interval
         self.batch_max = batch_max
+        self.max_pending = max_pending
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._pending: list[ResultRow] = []
+        self._pending: deque[ResultRow] = deque(maxlen=max_pending)
         self._statements: dict[object, Stmt] = {}
         self._thread: threading.Thread | None = None
         self._ready = concurrent.futures.Future[None]()
+        self._db: sqlite_utils.Database | None = None
+        self._file = (
+            None
+            if str(path) == ":memory:"
+            else DatabaseFile(Path(path), watch_every=watch_every, recreate_after=recreate_after)
+        )
+        self._unconfirmed: list[ResultRow] = []  # written since the file was last seen in place
+        self._write_error: str | None = None
+        self._dropped_now = 0
+        self._reported: str | None = None
 
     def start(self) -> None:
         """Start the thread; returns once the database is open and migrated (or raises)."""
@@ -106,7 +132,8 @@ class Writer:
         self._queue.put(item)
 
     def call(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
-        """Run fn(db) on the writer thread, after the rows queued before it are written."""
+        """Run fn(db) on the writer thread, after the rows queued before it are written (or,
+        while the database file is lost, kept)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put(_Call(fn, future))
         return future
@@ -131,18 +158,21 @@ class Writer:
 
     def _run(self) -> None:
         try:
-            db = open_db(self.path, busy_timeout=self.busy_timeout)
+            self._db = open_db(self.path, busy_timeout=self.busy_timeout)
+            if self._file is not None:
+                self._file.opened(self._db, self._file.path)
         except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
             self._ready.set_exception(exc)
             return
         self.stats.last_ok_at = time.monotonic()
         self._ready.set_result(None)
         try:
-            self._loop(db)
+            self._loop()
         finally:
-            db.close()
+            self._db.close()
 
-    def _loop(self, db: sqlite_utils.Database) -> None:
+    def _loop(self) -> None:
+        assert self._db is not None
         stopping = False
         while not stopping:
             deadline = time.monotonic() + self.flush_interval
@@ -160,22 +190,30 @@ class Writer:
                     call = item  # run it now, after the rows queued before it
                     break
                 self._take(item)
-            self._flush(db)
+            self._flush()
             if call is not None:
-                self._run_call(db, call)
-            self._prune(db)
+                self._run_call(call)
+            self._watch()
+            self._prune()
+            self._report()
         while True:  # whatever was queued behind the stop marker
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, _Call):
-                self._run_call(db, item)
+                self._run_call(item)
             elif item is not _STOP:
                 self._take(item)
-        self._flush(db)
-        with contextlib.suppress(sqlite3.Error), db.conn:
-            end_run(db, self.started, time.time())
+        if self._lost == DELETED:  # stopping: recreate now rather than lose what is kept
+            self._recreate()
+        self._flush()
+        if self._lost:
+            self._report()
+            log.error("writer: stopping with %d results not written", len(self._pending))
+            return
+        with contextlib.suppress(sqlite3.Error), self._db.conn:
+            end_run(self._db, self.started, time.time())
 
     def _take(self, item: object) -> None:
         if isinstance(item, list):
@@ -184,15 +222,66 @@ class Writer:
         elif isinstance(item, Stmt):
             self._statements[item.key if item.key is not None else object()] = item
         else:
-            self._pending.append(item)  # type: ignore[arg-type]
+            self._keep((item,))  # type: ignore[arg-type]
 
-    def _prune(self, db: sqlite_utils.Database) -> None:
-        """One small chunk of retention between batches, so it never holds up a batch long."""
-        if self.retention is None or time.monotonic() < self._prune_due:
+    def _keep(self, rows: Iterable[ResultRow]) -> None:
+        """Add results to those waiting; past max_pending the oldest go."""
+        for row in rows:
+            if len(self._pending) == self.max_pending:
+                if self._dropped_now == 0:
+                    log.warning(
+                        "writer: %d results waiting, the most kept in memory: dropping the "
+                        "oldest until the database takes writes again",
+                        self.max_pending,
+                    )
+                self.stats.dropped += 1
+                self._dropped_now += 1
+            self._pending.append(row)
+
+    @property
+    def _lost(self) -> str | None:
+        return self._file.lost if self._file is not None else None
+
+    def _watch(self) -> None:
+        """Is the database file still at its path? See `DatabaseFile`."""
+        if self._file is None:
             return
+        assert self._db is not None
+        seen = self._file.look(self._db)
+        if seen == "in place":
+            self._unconfirmed = []
+        elif seen == "due":
+            self._recreate()
+
+    def _recreate(self) -> None:
+        assert self._db is not None and self._file is not None
+        db = self._file.replace(self._db)
+        if db is None:
+            return
+        self._db = db
+        if self._file.lost:  # made, but not yet at its path
+            return
+        self.stats.rows_written -= len(self._unconfirmed)  # written again, to the new file
+        rows = [*self._unconfirmed, *self._pending]
+        self._unconfirmed, self._pending = [], deque(maxlen=self.max_pending)
+        self._keep(rows)
+        self.started = time.time()  # monitored time in the new file starts now
+        self.stats.recreated += 1
+        log.warning(
+            "writer: recreated the database %s; checks, statuses and the publishing queue "
+            "carried over, history starts anew; writing the %d results kept",
+            self._file.path,
+            len(self._pending),
+        )
+
+    def _prune(self) -> None:
+        """One small chunk of retention between batches, so it never holds up a batch long."""
+        if self.retention is None or self._lost or time.monotonic() < self._prune_due:
+            return
+        assert self._db is not None
         try:
             started = time.perf_counter()
-            deleted = prune(db, time.time() - self.retention, self.prune_chunk)
+            deleted = prune(self._db, time.time() - self.retention, self.prune_chunk)
             self.stats.pruned += deleted
             self.stats.max_prune_seconds = max(
                 self.stats.max_prune_seconds, time.perf_counter() - started
@@ -204,9 +293,14 @@ class Writer:
         more = deleted >= self.prune_chunk
         self._prune_due = time.monotonic() + (0.0 if more else self.prune_every)
 
-    def _flush(self, db: sqlite_utils.Database) -> None:
-        if not self._pending and not self._statements:
-            if self.stats.last_error is None:
+    def _flush(self) -> None:
+        """Commit what waits in one transaction. While the file is lost, results wait in memory
+        for the new file; statements go on into the old one, whence they are carried over."""
+        db = self._db
+        assert db is not None
+        rows: deque[ResultRow] | tuple[()] = () if self._lost else self._pending
+        if not rows and not self._statements:
+            if self._write_error is None and self._lost is None:
                 self.stats.last_ok_at = time.monotonic()
                 if time.time() - self._last_beat > 5.0:  # idle: still say we are running
                     self._last_beat = time.time()
@@ -214,41 +308,64 @@ class Writer:
                         heartbeat(db, self.started, self._last_beat)
             return
         started = time.perf_counter()
-        hours, days, months = rollup_rows(self._pending)
+        hours, days, months = rollup_rows(rows)
         try:
             with db.conn:
-                db.conn.executemany(INSERT_RESULTS, self._pending)
-                db.conn.executemany(UPSERT_HOUR, hours)
-                db.conn.executemany(UPSERT_DAY, days)
-                db.conn.executemany(UPSERT_MONTH, months)
-                heartbeat(db, self.started, time.time())
+                if rows:
+                    db.conn.executemany(INSERT_RESULTS, rows)
+                    db.conn.executemany(UPSERT_HOUR, hours)
+                    db.conn.executemany(UPSERT_DAY, days)
+                    db.conn.executemany(UPSERT_MONTH, months)
+                if not self._lost:
+                    heartbeat(db, self.started, time.time())
                 for stmt in self._statements.values():
                     params = stmt.params() if callable(stmt.params) else stmt.params
                     db.conn.execute(stmt.sql, params)
         except Exception as exc:  # noqa: BLE001 - any failure keeps the rows for the next try
-            if self.stats.last_error != str(exc):
-                log.error(
-                    "writer: cannot write %d rows (%s); keeping them", len(self._pending), exc
-                )
-            self.stats.last_error = str(exc)
+            self._write_error = str(exc)
             return
         elapsed = time.perf_counter() - started
-        if self.stats.last_error is not None:
-            log.info("writer: writing again, %d rows caught up", len(self._pending))
-        self.stats.last_error = None
-        self.stats.rows_written += len(self._pending)
+        if self._write_error is not None:
+            log.info("writer: writing again, %d rows caught up", len(rows))
+            self._write_error = None
+        self._statements = {}
+        if not rows:
+            return
+        self.stats.rows_written += len(rows)
         self.stats.batches += 1
         self.stats.last_commit_seconds = elapsed
         self.stats.max_commit_seconds = max(self.stats.max_commit_seconds, elapsed)
         self.stats.last_ok_at = time.monotonic()
-        self._pending = []
-        self._statements = {}
+        if self._file is not None:
+            self._unconfirmed.extend(rows)
+        self._pending = deque(maxlen=self.max_pending)
 
-    @staticmethod
-    def _run_call(db: sqlite_utils.Database, call: _Call) -> None:
+    def _report(self) -> None:
+        """Say what keeps results from the database, in `stats.last_error` and, once per
+        problem, in the log."""
+        problem = self._file.problem() if self._file is not None else None
+        if problem is None:
+            problem = self._write_error
+        if problem != self._reported and problem is not None:
+            if problem == self._write_error:
+                log.error(
+                    "writer: cannot write %d rows (%s); keeping them", len(self._pending), problem
+                )
+            else:
+                log.error("writer: %s", problem)
+        self._reported = problem
+        if problem is None:
+            self._dropped_now = 0
+        elif self._dropped_now:
+            problem += (
+                f"; {self._dropped_now} results dropped (more than {self.max_pending} waiting)"
+            )
+        self.stats.last_error = problem
+
+    def _run_call(self, call: _Call) -> None:
         if not call.future.set_running_or_notify_cancel():
             return
         try:
-            call.future.set_result(call.fn(db))
+            call.future.set_result(call.fn(self._db))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             call.future.set_exception(exc)

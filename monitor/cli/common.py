@@ -86,12 +86,10 @@ def parse_window(since: str, until: str, tz_name: str) -> tuple[float, float, Zo
 
 
 def open_store(config: Config) -> Store:
-    database = config.monitor.database
-    if not database.exists():
-        click.echo(f"{database}: no database yet; start the daemon with: monitor run", err=True)
-        sys.exit(2)
+    """Open the database read-only for a command that only reads, or exit 2 naming the file:
+    missing, not ours, or of another schema version. Nothing on disk changes either way."""
     try:
-        return Store.open(database)
+        return Store.open(config.monitor.database)
     except StoreError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)

@@ -8,11 +8,25 @@ deletes a prefix; an export over a time range is a range scan. Names and targets
 
 Writes from the daemon go through `monitor.writer.Writer`, which owns the only writing connection.
 
-`schema` has the migrations and `open_db`; `results` the probe results and their rollups;
+`schema` has the migrations; `database` opens the file (`open_db` to write, `open_readonly`
+for the CLI) and refuses one that is not ours; `results` the probe results and their rollups;
 `status` the engine's saved state and transitions; `outbox` what the publishers owe the page;
 `reader` the read side. Import from `monitor.store`: the layout inside may change.
 """
 
+from monitor.store.database import (
+    SCHEMA_VERSION,
+    NewerSchema,
+    NoDatabase,
+    NotOurDatabase,
+    OlderSchema,
+    StoreError,
+    create_private,
+    identity,
+    open_db,
+    open_readonly,
+    schema_version,
+)
 from monitor.store.outbox import (
     OUTBOX_DELIVERED,
     OUTBOX_FAILED,
@@ -45,7 +59,7 @@ from monitor.store.results import (
     register_checks,
     rollup_rows,
 )
-from monitor.store.schema import StoreError, migrations, open_db
+from monitor.store.schema import migrations
 from monitor.store.status import (
     Stmt,
     StoredTransition,
@@ -59,6 +73,7 @@ from monitor.store.status import (
 
 __all__ = [
     "EPOCH",
+    "SCHEMA_VERSION",
     "ERROR_KIND_CODE",
     "INSERT_RESULTS",
     "OUTBOX_DELIVERED",
@@ -69,6 +84,10 @@ __all__ = [
     "UPSERT_HOUR",
     "UPSERT_MONTH",
     "HistoryReader",
+    "NewerSchema",
+    "NoDatabase",
+    "NotOurDatabase",
+    "OlderSchema",
     "ResultRow",
     "Stmt",
     "Store",
@@ -76,16 +95,19 @@ __all__ = [
     "StoredTransition",
     "decode_check_status",
     "decode_remote",
+    "create_private",
     "encode_check_status",
     "encode_remote",
     "first_day_of_month",
     "end_run",
     "heartbeat",
+    "identity",
     "load_outbox",
     "load_statuses",
     "migrations",
     "month_of_day",
     "open_db",
+    "open_readonly",
     "StoreError",
     "prune",
     "record_delivery",
@@ -98,4 +120,5 @@ __all__ = [
     "save_component_status",
     "save_outbox_entry",
     "save_transition",
+    "schema_version",
 ]

@@ -15,9 +15,10 @@ from monitor.history import Change as HistoryChange
 from monitor.incidents import Remote
 from monitor.model import ERROR_KINDS, OUTCOMES
 from monitor.state import CheckStatus, ComponentStatus, Status
+from monitor.store.database import open_readonly
 from monitor.store.outbox import decode_remote
 from monitor.store.results import StoredResult, first_day_of_month, month_of_day
-from monitor.store.schema import _ms, open_db
+from monitor.store.schema import _ms
 from monitor.store.status import StoredTransition, load_statuses
 
 
@@ -29,7 +30,9 @@ class Store:
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
-        return cls(open_db(path))
+        """Open read-only: changes nothing on disk; raises StoreError (with its subclasses
+        NoDatabase, NotOurDatabase, OlderSchema, NewerSchema) naming the file and the fix."""
+        return cls(open_readonly(path))
 
     def close(self) -> None:
         self.db.close()

@@ -1,4 +1,4 @@
-"""The schema: every migration, in the order users' databases recorded them, and `open_db`.
+"""The schema: every migration, in the order users' databases recorded them.
 
 Migrations are named after their functions and applied in the order they are defined here, so a
 migration is never renamed, reordered or edited once released: add a new one at the end.
@@ -6,9 +6,6 @@ Times are integer milliseconds since the Unix epoch, latencies integer microseco
 """
 
 from __future__ import annotations
-
-import sqlite3
-from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -161,39 +158,6 @@ def m005_monthly(db: sqlite_utils.Database) -> None:
 def m006_run_end(db: sqlite_utils.Database) -> None:
     """When a run ended cleanly: `monitor status` tells a stopped daemon from a running one."""
     db.execute("ALTER TABLE runs ADD COLUMN ended INTEGER")
-
-
-class StoreError(Exception):
-    """The database cannot be opened or upgraded; the message says which file and why."""
-
-
-def open_db(
-    path: Path | str, *, migrate: bool = True, busy_timeout: float = 10.0
-) -> sqlite_utils.Database:
-    """Open (and create or upgrade) the database with the pragmas every connection needs.
-
-    WAL lets the CLI read while the daemon writes; synchronous=NORMAL keeps every committed batch
-    across a crash of the process (only a power loss can take the last commits).
-    """
-    if str(path) != ":memory:":
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot create its folder: {exc.strerror}") from exc
-    try:
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout)
-        db = sqlite_utils.Database(conn)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        if migrate:
-            migrations.apply(db)
-    except sqlite3.Error as exc:
-        raise StoreError(
-            f"{path}: cannot open the database ({exc}); check that it is a monitor database "
-            "and that its folder is writable"
-        ) from exc
-    return db
 
 
 def _ms(seconds: float) -> int:
