@@ -17,6 +17,11 @@ from monitor.store import HistoryReader, Store
 from monitor.views import history_document, incidents_document, rfc3339
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FORMS = (
+    'use a duration like "30d", a date like "2026-01-01", or a time like "2026-01-01T12:00:00Z"'
+)
+EARLIEST = 0.0  # 1970-01-01: nothing was recorded before
+AHEAD = 366 * 86400.0  # a window may end up to a year from now ("this year", not "forever")
 
 
 class BadTime(ValueError):
@@ -24,12 +29,30 @@ class BadTime(ValueError):
 
 
 def parse_when(text: str, tz: ZoneInfo | dt.timezone, now: float) -> float:
-    """ "90d" (that long ago), "2026-01-01" (midnight in `tz`), an RFC 3339 time, or "now"."""
+    """ "90d" (that long ago), "2026-01-01" (midnight in `tz`), an RFC 3339 time, or "now".
+
+    Raises BadTime for anything else, a day that does not exist (February 30th, month 13,
+    year 0), an offset that is not one, and a moment before 1970 or more than a year ahead:
+    such a window holds nothing, and far enough out it is not a time at all."""
     text = text.strip()
+    shown = repr(text if len(text) <= 40 else text[:39] + "…")
+    try:
+        when = _parse(text, tz, now)
+    except (ValueError, OverflowError, OSError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else "out of range"
+        raise BadTime(f"{shown}: {detail}; {_FORMS}") from None
+    if not when >= EARLIEST:  # also NaN
+        raise BadTime(f"{shown} is before 1970-01-01: nothing was recorded then")
+    if when > now + AHEAD:
+        raise BadTime(f"{shown} is more than a year from now")
+    return when
+
+
+def _parse(text: str, tz: ZoneInfo | dt.timezone, now: float) -> float:
     if text == "now":
         return now
     if _DATE.fullmatch(text):
-        day = dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)  # ValueError for month 13, February 30th, year 0
         return dt.datetime.combine(day, dt.time(), tz).timestamp()
     try:
         return now - parse_duration(text)
@@ -38,10 +61,7 @@ def parse_when(text: str, tz: ZoneInfo | dt.timezone, now: float) -> float:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadTime(
-            f'{text!r}: use a duration like "30d", a date like "2026-01-01", '
-            'or a time like "2026-01-01T12:00:00Z"'
-        ) from None
+        raise ValueError("not a duration, a date or a time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
     return moment.timestamp()

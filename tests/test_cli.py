@@ -186,3 +186,86 @@ def test_a_missing_database_folder_is_created_and_a_bad_file_is_a_clear_error(
         assert result.exit_code in (1, 2), (command, result.output)
         assert "bad.db: cannot open the database" in result.output
         assert "Traceback" not in result.output
+
+
+# -- the window options: every bad value is a usage error naming the option -------------------
+
+BAD_WINDOWS = [
+    ("--since", "2026-02-30"),
+    ("--since", "2026-13-01"),
+    ("--since", "0000-01-01"),
+    ("--until", "2026-02-29"),
+    ("--until", "9999-12-31"),
+    ("--until", "9999-12-31T23:59:59-12:00"),
+    ("--since", "100000000000000000000d"),
+    ("--since", "1" * 400 + "d"),
+    ("--since", "30000d"),
+    ("--since", "2026-01-01T00:00:00+25:00"),
+    ("--since", "2026-01-01T25:00:00Z"),
+    ("--since", "yesterday"),
+    ("--until", ""),
+    ("--tz", "Nowhere/City"),
+    ("--tz", "America"),
+    ("--tz", "../../etc/passwd"),
+    ("--tz", "x" * 300),
+]
+
+
+@pytest.fixture
+def history_config(tmp_path: Path) -> Path:
+    from monitor.store import open_db
+
+    open_db(tmp_path / "m.db").close()
+    return write_config(
+        tmp_path,
+        """
+        [monitor]
+        database = "m.db"
+        listen = ""
+        [[component]]
+        name = "Web"
+          [[component.check]]
+          type = "http"
+          url = "http://127.0.0.1:1/"
+        """,
+    )
+
+
+@pytest.mark.parametrize("command", ["history", "incidents", "export"])
+@pytest.mark.parametrize(("option", "value"), BAD_WINDOWS, ids=lambda v: str(v)[:30])
+def test_a_bad_window_is_a_usage_error_naming_the_option(
+    history_config: Path, command: str, option: str, value: str
+) -> None:
+    result = CliRunner().invoke(main, [command, "-c", str(history_config), option, value])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"Invalid value for '{option}'" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_window_in_a_real_process_prints_no_traceback(history_config: Path) -> None:
+    for option, value in (("--until", "9999-12-31"), ("--since", "2026-02-30")):
+        out = subprocess.run(
+            [sys.executable, "-m", "monitor", "history", "-c", str(history_config), option, value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"Invalid value for '{option}'" in out.stderr
+        assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        ("--since", "2026-02-28", "--until", "2026-03-01"),
+        ("--since", "2024-02-29T12:00:00+05:30", "--until", "now"),
+        ("--since", "1970-01-02", "--tz", "Pacific/Kiritimati"),
+        ("--since", "1h", "--until", "2026-12-31"),
+    ],
+)
+def test_good_windows_still_work(history_config: Path, window: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, ["history", "-c", str(history_config), "--json", *window])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["components"][0]["id"] == "web"

@@ -68,21 +68,36 @@ def window_options(default_since: str) -> Callable[[Callable[..., None]], Callab
 
 
 def parse_window(since: str, until: str, tz_name: str) -> tuple[float, float, ZoneInfo]:
-    """The values of `window_options` as (start, end, time zone), or a usage error."""
+    """The values of `window_options` as (start, end, time zone), or a usage error (exit 2)
+    naming the option, whatever the value: a zone that is a folder or a path, a day that does
+    not exist, a time out of range."""
     try:
         tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(
-            f"unknown time zone {tz_name!r}, like Europe/Berlin", param_hint="--tz"
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        shown = tz_name if len(tz_name) <= 40 else tz_name[:39] + "…"
+        raise _bad_window(
+            "tz", f"unknown time zone {shown!r}; use one like Europe/Berlin"
         ) from None
     now = time.time()
-    try:
-        start, end = reports.parse_when(since, tz, now), reports.parse_when(until, tz, now)
-    except reports.BadTime as exc:
-        raise click.BadParameter(str(exc)) from None
+    bounds = []
+    for name, text in (("since", since), ("until", until)):
+        try:
+            bounds.append(reports.parse_when(text, tz, now))
+        except reports.BadTime as exc:
+            raise _bad_window(name, str(exc)) from None
+    start, end = bounds
     if end <= start:
-        raise click.BadParameter("--until must be after --since")
+        raise _bad_window("until", "must be after --since")
     return start, end, tz
+
+
+def _bad_window(name: str, message: str) -> click.BadParameter:
+    """A usage error that click words like its own: "Invalid value for '--since': ..."."""
+    ctx = click.get_current_context(silent=True)
+    command = ctx.command if ctx is not None else None
+    param = next((p for p in command.params if p.name == name), None) if command else None
+    hint = None if param is not None else f"'--{name}'"
+    return click.BadParameter(message, ctx=ctx, param=param, param_hint=hint)
 
 
 def open_store(config: Config) -> Store:
