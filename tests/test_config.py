@@ -182,6 +182,11 @@ INVALID: dict[str, list[str]] = {
     "invalid-maintenance-cron-fields.toml": [
         f'maintenance 1: cron: {CRON}, got "0 2 * *"',
     ],
+    "invalid-maintenance-cron-never.toml": [
+        "maintenance 1: cron: matches no date: none of its months has that day (February has 28 "
+        "days, 29 in leap years; April, June, September and November have 30); choose a day "
+        'that one of them has, got "0 2 30 2 *"',
+    ],
     "invalid-maintenance-cron-without-duration.toml": [
         'maintenance 1: duration: required with cron, like duration = "2h"',
     ],

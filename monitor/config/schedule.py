@@ -1,7 +1,7 @@
 """Parsers for maintenance windows: date-times, time zones and cron expressions.
 
 APScheduler's CronTrigger is used only as a validator, so a cron that parses here is one the
-scheduler will accept.
+scheduler will accept, and one that comes within HORIZON_YEARS is one that opens a window.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from monitor.config.values import Invalid, quote, show
+
+HORIZON_YEARS = 5
 
 
 def datetime(value: object) -> dt.datetime:
@@ -78,3 +80,40 @@ def cron(value: object) -> str:
     except (ValueError, TypeError) as exc:
         raise Invalid(f"must be {form}, got {show(value)} ({exc})") from None
     return expression
+
+
+def _next_occurrence(fields: list[str], zone: str, now: dt.datetime) -> dt.datetime | None:
+    end = now + dt.timedelta(days=365.25 * HORIZON_YEARS)
+    trigger = CronTrigger(
+        minute=fields[0],
+        hour=fields[1],
+        day=fields[2],
+        month=fields[3],
+        day_of_week=fields[4],
+        timezone=ZoneInfo(zone),
+        end_date=end,  # the search stops here instead of walking to the year 9999
+    )
+    return trigger.get_next_fire_time(None, now)
+
+
+def cron_comes(raw: object, expression: str, zone: str, now: dt.datetime | None = None) -> None:
+    """Refuses a parsed cron with no occurrence in the next HORIZON_YEARS in `zone`.
+
+    Such a window never opens, and looking for its next start walks the calendar every time.
+    `raw` is the value as written, for the message.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    fields = expression.split()
+    if _next_occurrence(fields, zone, now) is not None:
+        return
+    if _next_occurrence([*fields[:4], "*"], zone, now) is None:
+        raise Invalid(
+            "matches no date: none of its months has that day (February has 28 days, 29 in "
+            "leap years; April, June, September and November have 30); choose a day that one "
+            f"of them has, got {show(raw)}"
+        )
+    raise Invalid(
+        f"matches no date in the next {HORIZON_YEARS} years: its day of the month and its "
+        "weekday must both match, and they rarely fall together; keep only one of them, "
+        f"got {show(raw)}"
+    )

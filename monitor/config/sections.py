@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from monitor.config import schedule
 from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS, PUBLISHER_URLS
 from monitor.config.reader import Reader
-from monitor.config.values import fmt_time, quote, show
+from monitor.config.values import Invalid, fmt_time, quote, show
 from monitor.model import Maintenance, MonitorSettings, PublisherSettings
 
 
@@ -122,6 +123,12 @@ def read_maintenance(
             reader.error(where, "cron", 'required with duration, like cron = "0 2 * * sun"')
         if "duration" not in table:
             reader.error(where, "duration", 'required with cron, like duration = "2h"')
+        zone_read = "timezone" in values or "timezone" not in table
+        if "cron" in values and zone_read:  # a cron that never comes is refused too
+            try:
+                schedule.cron_comes(table["cron"], values["cron"], values.get("timezone", "UTC"))
+            except Invalid as exc:
+                reader.error(where, "cron", str(exc))
     if len(reader.errors) > before:
         return None
     return Maintenance(**values)
