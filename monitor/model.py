@@ -22,7 +22,10 @@ class Outcome(StrEnum):
 
 
 class ErrorKind(StrEnum):
-    """Why a probe failed: a closed set, so it can be a metric label and a small integer on disk."""
+    """Why a probe failed: a closed set, so it can be a metric label and a small integer on disk.
+
+    A new kind goes last: the store keeps each kind as its position here.
+    """
 
     TIMEOUT = "timeout"
     REFUSED = "refused"
@@ -32,6 +35,7 @@ class ErrorKind(StrEnum):
     BODY = "body"
     RESET = "reset"
     PROTOCOL = "protocol"
+    CONFIG = "config"  # the request could not even be built from the check's settings
 
 
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)

@@ -61,6 +61,22 @@ DEFAULT_KEYS = (
 STATUS = 'must be a list of status codes 100-599 or ranges like "2xx" or "200-299"'
 CRON = 'must be 5 fields "minute hour day month weekday", like "0 2 * * sun"'
 RFC3339 = 'must be an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
+EMPTY_LABEL = "has an empty label (a dot at the start or two dots in a row); remove the extra dot"
+HOST_CHARS = 'a host name holds letters, digits, "-", "_" and dots, or is an IP address'
+IN_BRACKETS = 'only an IPv6 address goes in brackets, like "http://[::1]:8080/"'
+CONTROL = (
+    "contains a control character ({}); remove it, or percent-encode it (like %{}) in a path or "
+    "query"
+)
+CREDENTIALS_AND_AUTHORIZATION = (
+    "url: has credentials (user:password@) and headers set Authorization; the request can carry "
+    "only one, so remove the credentials or the header"
+)
+BASIC_AUTH = (
+    'url: credentials (user:password@) must be Latin-1 text with no ":" in the user name, as '
+    "HTTP Basic auth needs; or remove them and set an Authorization header"
+)
+LONG_LABEL = 'label "' + "a" * 57 + '..." is 64 characters long; DNS allows at most 63 per label'
 
 INVALID: dict[str, list[str]] = {
     "invalid-template-field.toml": [
@@ -154,6 +170,25 @@ INVALID: dict[str, list[str]] = {
     "invalid-headers.toml": [
         'component "Web" check 1 (http): headers: must be a table of header names to strings, '
         'like { Accept = "application/json" }; X-Retries is 3',
+    ],
+    "invalid-header-control-character.toml": [
+        'component "API" check 1 (http): headers: X-Token holds a control character (U+0000); '
+        "remove it",
+        'component "API" check 2 (http): headers: X-Token holds a control character (U+007F); '
+        "remove it",
+    ],
+    "invalid-header-host.toml": [
+        f'component "API" check 1 (http): headers: Host "api..example.com" {EMPTY_LABEL}',
+        'component "API" check 2 (http): headers: Host must be a host and an optional port, like '
+        '"api.example.com:8443", got ""',
+        'component "API" check 3 (http): headers: Host port must be 1-65535, got 70000',
+    ],
+    "invalid-header-set-by-client.toml": [
+        "[defaults]: headers: content-length is set by the client from body; remove it",
+        'component "API" check 1 (http): headers: Content-Length is set by the client from body; '
+        "remove it",
+        'component "API" check 2 (http): headers: Transfer-Encoding is set by the client, which '
+        "sends body with a Content-Length; remove it",
     ],
     "invalid-inline-api-key.toml": [
         "[publisher]: api_key: a secret never goes in the config file; name an environment "
@@ -252,6 +287,14 @@ INVALID: dict[str, list[str]] = {
         'component "Database" check 1 (tcp): host: must be a host name or IP address like '
         '"db.internal", got "db.internal:5432"; put the port in port',
     ],
+    "invalid-tcp-host.toml": [
+        f'component "Database" check 1 (tcp): host: "db..internal" {EMPTY_LABEL}',
+        f'component "Database" check 2 (tcp): host: {LONG_LABEL}',
+        'component "Database" check 3 (tcp): host: "db\\u0000.internal" contains a control '
+        "character (U+0000); remove it",
+        'component "Database" check 4 (tcp): host: "db%2e.internal" cannot contain "%"; '
+        f"{HOST_CHARS}",
+    ],
     "invalid-timeout-over-interval.toml": [
         'component "Web" check 1 (http): timeout: must be more than 0 and at most interval '
         "(30s), got 45s",
@@ -267,9 +310,52 @@ INVALID: dict[str, list[str]] = {
         'top level: monitr: unknown section, did you mean "monitor"? allowed: monitor, defaults, '
         "publisher, component, maintenance",
     ],
+    "invalid-url-control-character.toml": [
+        f'component "API" check 1 (http): url: {CONTROL.format("U+0000", "00")}',
+        f'component "API" check 2 (http): url: {CONTROL.format("U+007F", "7F")}',
+        f'component "API" check 3 (http): url: {CONTROL.format("U+001B", "1B")}',
+        'component "API" check 4 (http): url: host "api.exam\\u200bple.com" contains an invisible '
+        "character (U+200B); remove it",
+    ],
+    "invalid-url-credentials.toml": [
+        f'component "API" check 1 (http): {CREDENTIALS_AND_AUTHORIZATION}',
+        f'component "API" check 2 (http): {CREDENTIALS_AND_AUTHORIZATION}',
+        f'component "API" check 3 (http): {BASIC_AUTH}',
+        f'component "API" check 4 (http): {BASIC_AUTH}',
+    ],
+    "invalid-url-empty-label.toml": [
+        f'component "API" check 1 (http): url: host "api..example.com" {EMPTY_LABEL}',
+        f'component "API" check 2 (http): url: host ".example.com" {EMPTY_LABEL}',
+        f'component "API" check 3 (http): url: host "." {EMPTY_LABEL}',
+    ],
+    "invalid-url-host-character.toml": [
+        f'component "API" check 1 (http): url: host "api.exa%6Dple.com" cannot contain "%"; '
+        f"{HOST_CHARS}",
+        f'component "API" check 2 (http): url: host "api,example.com" cannot contain ","; '
+        f"{HOST_CHARS}",
+        f'component "API" check 3 (http): url: host "bad\uff0fhost.example" cannot contain '
+        f'"\uff0f"; {HOST_CHARS}',
+    ],
+    "invalid-url-ip-literal.toml": [
+        f'component "API" check 1 (http): url: host "[::zz]" is not an IPv6 address; {IN_BRACKETS}',
+        'component "API" check 2 (http): url: "::1" is not a host and port; an IPv6 address goes '
+        'in brackets, like "http://[::1]:8080/"',
+        f'component "API" check 3 (http): url: host "[127.0.0.1]" is not an IPv6 address; '
+        f"{IN_BRACKETS}",
+    ],
+    "invalid-url-port.toml": [
+        'component "API" check 1 (http): url: port must be 1-65535, got 0',
+        'component "API" check 2 (http): url: port must be 1-65535, got 99999',
+        'component "API" check 3 (http): url: port must be 1-65535, got "http"',
+    ],
     "invalid-url-scheme.toml": [
         'component "Files" check 1 (http): url: must be an http:// or https:// URL with a host, '
         'got "ftp://files.example.com/"',
+    ],
+    "invalid-url-too-long.toml": [
+        f'component "API" check 1 (http): url: host {LONG_LABEL}',
+        'component "API" check 2 (http): url: host "' + "b" * 50 + "." + "b" * 6 + '..." is 262 '
+        "characters long; DNS allows at most 253",
     ],
     "invalid-wrong-type.toml": [
         'component "Web" check 1 (http): fail_after: must be an integer >= 1, got "3"',
@@ -308,6 +394,10 @@ def test_no_secret_in_any_message(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, secret in [
         ("invalid-inline-api-key.toml", "sk-very-secret-0123456789"),
         ("invalid-api-key-env-holds-secret.toml", "0123456789abcdef-secret"),
+        ("invalid-url-credentials.toml", "hunter2"),
+        ("invalid-url-credentials.toml", "secret-token-5678"),
+        ("invalid-url-credentials.toml", "default-token-1234"),
+        ("invalid-header-control-character.toml", "secret"),
     ]:
         assert secret in (DATA / name).read_text()
         assert secret not in "\n".join(errors_of(Path(name)))
@@ -595,6 +685,60 @@ def test_expect_status_forms(value: object, expected: tuple[StatusRange, ...]) -
     check = parse_config(data, Path("checks.toml")).components[0].checks[0]
     assert isinstance(check, HttpCheck)
     assert check.expect_status == expected
+
+
+def one_check(check: dict[str, Any]) -> dict[str, Any]:
+    return {"component": [{"name": "Web", "check": [check]}]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/healthz",
+        "http://[::1]:8080/healthz",
+        "http://[2001:db8::ff00:42:8329]/",
+        "http://[fe80::1%25eth0]/",
+        "https://bücher.example/",
+        "https://例え.テスト/",
+        "https://xn--bcher-kva.example/",
+        "http://my_service:8080/",
+        "https://example.com./",
+        "https://user:pw@example.com/",
+        "https://" + "a" * 63 + ".example/",
+        "https://" + ".".join(["c" * 63] * 3 + ["d" * 61]) + "/",  # 253 characters
+        "https://example.com/a%00b?q=%7F",
+    ],
+)
+def test_urls_that_can_be_sent_are_accepted(url: str) -> None:
+    check = parse_config(one_check({"type": "http", "url": url}), Path("checks.toml"))
+    (parsed,) = check.components[0].checks
+    assert parsed == HttpCheck(name=parsed.name, url=url)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["::1", "127.0.0.1", "db.internal", "db_1", "bücher.example", "a" * 63 + ".internal", "db."],
+)
+def test_tcp_hosts_that_resolve_are_accepted(host: str) -> None:
+    data = one_check({"type": "tcp", "host": host, "port": 5432})
+    check = parse_config(data, Path("checks.toml")).components[0].checks[0]
+    assert isinstance(check, TcpCheck) and check.host == host
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer abc"},
+        {"Host": "api.example.com:8443"},
+        {"Host": "[::1]:8080"},
+        {"Host": "bücher.example"},
+        {"X-Note": "tab\there", "X-Name": "Zürich", "X-Empty": ""},
+    ],
+)
+def test_headers_that_can_be_sent_are_accepted(headers: dict[str, str]) -> None:
+    data = one_check({"type": "http", "url": "https://example.com/", "headers": headers})
+    check = parse_config(data, Path("checks.toml")).components[0].checks[0]
+    assert isinstance(check, HttpCheck) and check.headers == tuple(headers.items())
 
 
 @pytest.mark.parametrize(

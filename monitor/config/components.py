@@ -17,6 +17,7 @@ from monitor.config.keys import (
     DEFAULTS_KEYS,
     THRESHOLD_KEYS,
 )
+from monitor.config.network import has_credentials
 from monitor.config.reader import Reader
 from monitor.config.values import fmt_duration, nonempty, quote, show, slugify
 from monitor.model import Check, Component
@@ -69,6 +70,20 @@ def check_timing(
         )
 
 
+def check_authorization(reader: Reader, where: str, values: Mapping[str, Any]) -> None:
+    """aiohttp sends a URL's user:password@ as an Authorization header, and refuses a second."""
+    url, headers = values.get("url"), values.get("headers", ())
+    if url is None or not has_credentials(url):
+        return
+    if any(name.lower() == "authorization" for name, _ in headers):
+        reader.error(
+            where,
+            "url",
+            "has credentials (user:password@) and headers set Authorization; the request can "
+            "carry only one, so remove the credentials or the header",
+        )
+
+
 def read_check(
     reader: Reader,
     where: str,
@@ -106,6 +121,8 @@ def read_check(
         if key not in values and key not in own_refused:
             reader.error(where, key, f"required for {kind} checks, like {example}")
     check_timing(reader, where, values, set(own), own_refused | refused)
+    if kind == "http" and not {"url", "headers"} & (own_refused | refused):
+        check_authorization(reader, where, values)
     if len(reader.errors) > before:
         return None
     values.setdefault("name", spec.default_name(values))

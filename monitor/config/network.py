@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import unquote, urlsplit
 
+from monitor.config.hosts import codepoint, name_problem
 from monitor.config.values import Invalid, quote, show
 from monitor.model import StatusRange
 
@@ -19,6 +21,20 @@ def http_url(value: object) -> str:
     problem = f"must be an http:// or https:// URL with a host, got {show(shown)}"
     if not isinstance(value, str) or any(char.isspace() for char in value):
         raise Invalid(problem)
+    if control := next((char for char in value if unicodedata.category(char) == "Cc"), None):
+        raise Invalid(
+            f"contains a control character ({codepoint(control)}); remove it, or "
+            f"percent-encode it (like %{ord(control):02X}) in a path or query"
+        )
+    authority = _AUTHORITY.match(value)
+    if authority and authority["scheme"].lower() in ("http", "https"):
+        userinfo, at, host_port = authority["netloc"].rpartition("@")
+        _check_host_port(host_port, "url")
+        if at and not _basic_auth_ok(userinfo):
+            raise Invalid(
+                'credentials (user:password@) must be Latin-1 text with no ":" in the user '
+                "name, as HTTP Basic auth needs; or remove them and set an Authorization header"
+            )
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a port out of range
@@ -29,16 +45,75 @@ def http_url(value: object) -> str:
     return value
 
 
+def has_credentials(url: str) -> bool:
+    """Whether `url` carries a user or a password, which aiohttp sends as Basic auth."""
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password)
+
+
+_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<netloc>[^/?#]*)")
+_HOST_PORT = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>[^:]*))?")
+
+
+def _check_host_port(text: str, key: str) -> None:
+    """A URL's "host:port" (IPv6 in brackets), or a Host header's; empty parts are the caller's.
+
+    `key` starts the messages: "url" says "host ..."; "Host" (the header) says "Host ...".
+    """
+    example = "http://[::1]:8080/" if key == "url" else "[::1]:8080"
+    subject = "host" if key == "url" else "Host"
+    match = _HOST_PORT.fullmatch(text)
+    if not match:
+        raise Invalid(
+            f"{quote(text)} is not a host and port; an IPv6 address goes in brackets, "
+            f"like {quote(example)}"
+        )
+    host, port = match["host"], match["port"]
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1].replace("%25", "%", 1))
+        except ValueError:
+            raise Invalid(
+                f"{subject} {quote(host)} is not an IPv6 address; only an IPv6 address goes in "
+                f"brackets, like {quote(example)}"
+            ) from None
+    elif host and (problem := name_problem(host, f"{subject} ")):
+        raise Invalid(problem)
+    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
+        got = int(port) if port.isdigit() else quote(port)
+        prefix = "port" if key == "url" else "Host port"
+        raise Invalid(f"{prefix} must be 1-65535, got {got}")
+
+
+def _basic_auth_ok(userinfo: str) -> bool:
+    user, _, password = userinfo.partition(":")
+    user, password = unquote(user), unquote(password)
+    try:
+        f"{user}:{password}".encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return ":" not in user
+
+
 def method(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]+", value):
         raise Invalid(f'must be an HTTP method like "GET", "HEAD" or "POST", got {show(value)}')
     return value.upper()
 
 
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # all but tab, as aiohttp refuses
+# Headers aiohttp writes itself from the request; a second, different one breaks its framing.
+_SET_BY_CLIENT = {
+    "content-length": "is set by the client from body; remove it",
+    "transfer-encoding": (
+        "is set by the client, which sends body with a Content-Length; remove it"
+    ),
+}
 
 
 def headers(value: object) -> tuple[tuple[str, str], ...]:
+    """Header names to values. A value is never shown: it is often a token."""
     form = 'a table of header names to strings, like { Accept = "application/json" }'
     if not isinstance(value, dict):
         raise Invalid(f"must be {form}, got {show(value)}")
@@ -48,6 +123,17 @@ def headers(value: object) -> tuple[tuple[str, str], ...]:
         if not isinstance(text, str) or "\n" in text or "\r" in text:
             shown = "a multi-line string" if isinstance(text, str) else show(text)
             raise Invalid(f"must be {form}; {name} is {shown}")
+        if control := _HEADER_CONTROL.search(text):
+            raise Invalid(f"{name} holds a control character ({codepoint(control[0])}); remove it")
+        if name.lower() in _SET_BY_CLIENT:
+            raise Invalid(f"{name} {_SET_BY_CLIENT[name.lower()]}")
+        if name.lower() == "host":
+            if not text or text.startswith(":"):
+                raise Invalid(
+                    'Host must be a host and an optional port, like "api.example.com:8443", '
+                    f"got {show(text)}"
+                )
+            _check_host_port(text, "Host")
     return tuple(value.items())
 
 
@@ -85,6 +171,9 @@ def host(value: object) -> str:
             ipaddress.IPv6Address(value)
         except ValueError:
             raise Invalid(f"{problem}; put the port in port") from None
+        return value
+    if name_problem_ := name_problem(value):
+        raise Invalid(name_problem_)
     return value
 
 

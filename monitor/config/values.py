@@ -28,7 +28,9 @@ class Invalid(Exception):
 
 
 def quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    """`text` in double quotes, with anything unprintable (a NUL, a zero-width space) escaped."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    return "".join(char if char.isprintable() else f"\\u{ord(char):04x}" for char in quoted)
 
 
 def show(value: object) -> str:

@@ -2,14 +2,18 @@
 
 A probe returns a result for every failure of its target but one: running out of time. The
 deadline covers the whole probe (DNS, connect, TLS, redirects, body), so it is `run_probe`'s,
-which also applies `degraded_over`. Only our own bugs raise out of `run_probe`.
+which also applies `degraded_over`. A check whose request cannot be built fails as kind `config`
+(see build.py). Nothing but cancellation raises out of `run_probe`: an exception from our own
+code is a failed probe too, of kind `config`, and its traceback is logged once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import ssl
+import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import perf_counter
@@ -30,6 +34,8 @@ PROBES: dict[str, ProbeFn] = {
 }
 
 USER_AGENT = f"monitor/{__version__}"
+
+log = logging.getLogger(__name__)
 
 
 class ProbeContext:
@@ -54,6 +60,7 @@ class ProbeContext:
         self._insecure = insecure_context()
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None
+        self._bugs_reported: set[tuple[object, ...]] = set()
 
     async def __aenter__(self) -> ProbeContext:
         connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=10)
@@ -85,6 +92,23 @@ class ProbeContext:
     def ssl_context(self, verify: bool) -> ssl.SSLContext:
         return self._verifying if verify else self._insecure
 
+    def report_bug(self, check: Check, exc: Exception) -> None:
+        """Logs an exception from our own code with its traceback, once per place it is raised:
+        a check probed every few seconds must not fill the log with the same traceback."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        place = (type(exc), frames[-1].filename, frames[-1].lineno) if frames else (type(exc),)
+        if place in self._bugs_reported:
+            return
+        self._bugs_reported.add(place)
+        log.error(
+            "probing %s check %r raised %s, a bug in the monitor; the probe fails (kind config) "
+            "and this is logged once",
+            check.type,
+            check.name,
+            type(exc).__name__,
+            exc_info=exc,
+        )
+
 
 async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
     """Probe `check` once, within `check.timeout`, and grade the result."""
@@ -96,6 +120,14 @@ async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
     except TimeoutError:
         return ProbeResult.failed(
             ErrorKind.TIMEOUT, f"timeout after {round(check.timeout, 3)} s", perf_counter() - start
+        )
+    except Exception as exc:  # not CancelledError, a BaseException: cancelling still cancels
+        ctx.report_bug(check, exc)
+        return ProbeResult.failed(
+            ErrorKind.CONFIG,
+            f"cannot probe: {type(exc).__name__} inside the monitor, a bug; its traceback is in "
+            "the log",
+            perf_counter() - start,
         )
     if (
         check.degraded_over is not None

@@ -11,6 +11,7 @@ import aiohttp
 from yarl import URL
 
 from monitor.model import ErrorKind, HttpCheck, Outcome, ProbeResult
+from monitor.probes.build import http_problem
 from monitor.probes.errors import describe_os_error
 from monitor.probes.tls import describe_ssl_error, not_after, peer_der
 
@@ -67,6 +68,16 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
             status_code=response.status if response is not None else None,
             cert_expiry=_cert_expiry(response) if response is not None else None,
         )
+    except ValueError as exc:  # UnicodeError too: aiohttp could not build or send a request
+        if response is not None:
+            raise  # judging the response: our own bug, which run_probe reports
+        if problem := http_problem(check):
+            return ProbeResult.failed(ErrorKind.CONFIG, problem, perf_counter() - start)
+        if isinstance(exc, UnicodeError) and check.follow_redirects:
+            # The check's own host encodes, so a redirect's did not.
+            message = "redirect to a host that cannot be looked up"
+            return ProbeResult.failed(ErrorKind.PROTOCOL, message, perf_counter() - start)
+        raise
 
 
 async def _judge(check: HttpCheck, response: aiohttp.ClientResponse, start: float) -> ProbeResult:
@@ -138,8 +149,8 @@ def _describe(exc: BaseException, check: HttpCheck) -> tuple[ErrorKind, str]:
         return ErrorKind.PROTOCOL, f"more than {check.max_redirects} redirects"
     if isinstance(exc, aiohttp.RedirectClientError):
         return ErrorKind.PROTOCOL, "redirect to an invalid or non-HTTP URL"
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return ErrorKind.PROTOCOL, "invalid URL"
+    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):  # the check's own
+        return ErrorKind.CONFIG, http_problem(check) or "cannot build the request: invalid url"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return ErrorKind.RESET, "server closed the connection without a full response"
     if isinstance(exc, aiohttp.ClientPayloadError):

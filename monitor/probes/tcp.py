@@ -7,6 +7,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from monitor.model import ErrorKind, Outcome, ProbeResult, TcpCheck
+from monitor.probes.build import tcp_problem
 from monitor.probes.errors import describe_os_error
 from monitor.probes.tls import not_after, peer_der
 
@@ -32,6 +33,10 @@ async def probe(check: TcpCheck, ctx: ProbeContext) -> ProbeResult:
     except OSError as exc:
         kind, message = describe_os_error(exc, check.host, connecting=True)
         return ProbeResult.failed(kind, message, perf_counter() - start)
+    except ValueError:  # UnicodeError too: a host the resolver cannot be given
+        if problem := tcp_problem(check):
+            return ProbeResult.failed(ErrorKind.CONFIG, problem, perf_counter() - start)
+        raise  # not the check's settings: our own bug, which run_probe reports
     expiry = not_after(peer_der(writer.get_extra_info("ssl_object")))
     try:
         failure = await _converse(check, reader, writer)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from monitor.history import N_BUCKETS, bucket_of
-from monitor.model import ERROR_KINDS, OUTCOMES, Component, ErrorKind, Outcome, check_key
+from monitor.model import OUTCOMES, Component, ErrorKind, Outcome, check_key
 from monitor.store.schema import _ms
 
 
@@ -66,7 +66,19 @@ INSERT_RESULTS = (
 )
 
 OUTCOME_CODE = {outcome: index for index, outcome in enumerate(OUTCOMES)}
-ERROR_KIND_CODE = {kind: index for index, kind in enumerate(ERROR_KINDS)}
+# How each error kind is stored: a file format. A new kind takes the next code; a code is never
+# renumbered nor reused. The codes are the kinds' positions in ERROR_KINDS, which reads them back.
+ERROR_KIND_CODE: dict[ErrorKind, int] = {
+    ErrorKind.TIMEOUT: 0,
+    ErrorKind.REFUSED: 1,
+    ErrorKind.DNS: 2,
+    ErrorKind.TLS: 3,
+    ErrorKind.STATUS: 4,
+    ErrorKind.BODY: 5,
+    ErrorKind.RESET: 6,
+    ErrorKind.PROTOCOL: 7,
+    ErrorKind.CONFIG: 8,
+}
 
 
 @dataclass(frozen=True, slots=True)
