@@ -49,7 +49,7 @@ from monitor.store import (
     save_transition,
 )
 from monitor.systemd import Notifier
-from monitor.views import open_incidents, status_document
+from monitor.views import DaemonView, PublisherView, open_incidents, status_document
 from monitor.writer import Writer
 
 log = logging.getLogger("monitor")
@@ -168,13 +168,21 @@ class Daemon:
         return limiter, provider, Planner(settings.monitoring_for, templates_from(settings))
 
     def status_document(self) -> dict[str, object]:
-        remotes = self.delivery.remotes if self.delivery is not None else {}
+        """/status.json: the document of `monitor status --json`, from memory."""
+        delivery = self.delivery
+        publisher = PublisherView(
+            self.publisher or "none",
+            delivery.queue_depth if delivery is not None else 0,
+            delivery.error if delivery is not None else None,
+        )
         return status_document(
             self.config.components,
             self.engine.statuses,
             self.engine.checks,
-            open_incidents(remotes),
+            incidents=open_incidents(delivery.remotes if delivery is not None else {}),
             stale=set(self.stale_checks()),
+            publisher=publisher,
+            daemon=DaemonView(running=True, last_seen=time.time()),
         )
 
     def stale_checks(self) -> list[str]:

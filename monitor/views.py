@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from monitor.history import Period, Summary, percentile
@@ -27,16 +28,38 @@ def open_incidents(remotes: Mapping[str, Remote]) -> dict[str, dict[str, str]]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class PublisherView:
+    """The `publisher` block: which publisher, how many changes wait, and why delivery is
+    stuck (None while it delivers)."""
+
+    type: str
+    queued: int
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonView:
+    """The `daemon` block: whether the daemon runs, and when it was last seen alive."""
+
+    running: bool
+    last_seen: float | None
+
+
 def status_document(
     components: Sequence[Component],
     statuses: Mapping[str, ComponentStatus],
     checks: Mapping[str, CheckStatus],
-    incidents: Mapping[str, Mapping[str, Any]] | None = None,
-    stale: Collection[str] = (),
+    *,
+    incidents: Mapping[str, Mapping[str, Any]],
+    stale: Collection[str],
+    publisher: PublisherView,
+    daemon: DaemonView,
 ) -> dict[str, Any]:
-    """The contract's `status` shape. A component or check never probed has nulls; `stale`
-    holds the keys of checks with no result for several intervals."""
-    incidents = incidents or {}
+    """The contract's `status` shape, the one document of both `monitor status --json` (from
+    the database) and /status.json (from the daemon's memory): every block is an argument, so
+    neither can leave one out. A component or check never probed has nulls; `stale` holds the
+    keys of checks with no result for several intervals."""
     out = []
     for component in components:
         status = statuses.get(component.id)
@@ -73,7 +96,15 @@ def status_document(
                 "incident": incidents.get(component.id),
             }
         )
-    return {"components": out}
+    return {
+        "components": out,
+        "publisher": {
+            "type": publisher.type,
+            "queued": publisher.queued,
+            "error": publisher.error,
+        },
+        "daemon": {"running": daemon.running, "last_seen": rfc3339(daemon.last_seen)},
+    }
 
 
 def history_document(

@@ -1,5 +1,5 @@
-"""What the commands share: the -c option, loading the config, the time window options, opening
-the database for reading, and the colours of statuses."""
+"""What the commands share: the -c option, loading the config, the time window options, and
+opening the database for reading. How they print is in output.py."""
 
 from __future__ import annotations
 
@@ -108,23 +108,3 @@ def open_store(config: Config) -> Store:
     except StoreError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-
-
-STATUS_STYLE = {
-    "operational": "green",
-    "degraded_performance": "yellow",
-    "partial_outage": "dark_orange",
-    "major_outage": "bold red",
-    "under_maintenance": "blue",
-    "up": "green",
-    "slow": "yellow",
-    "flaky": "dark_orange",
-    "down": "bold red",
-}
-
-
-def styled(value: str | None) -> str:
-    """A component status or check state in its colour, as rich markup."""
-    if value is None:
-        return "[dim]not probed yet[/]"
-    return f"[{STATUS_STYLE.get(value, 'default')}]{value}[/]"

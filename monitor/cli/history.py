@@ -8,9 +8,6 @@ import sys
 import time
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from monitor import reports
 from monitor.cli.common import (
@@ -19,17 +16,27 @@ from monitor.cli.common import (
     load,
     open_store,
     parse_window,
-    styled,
     window_options,
 )
+from monitor.cli.output import Column, Layout, console, day_bar, day_legend, literal, styled
 
-BAR = {
-    "operational": "green",
-    "degraded_performance": "yellow",
-    "partial_outage": "dark_orange",
-    "major_outage": "red",
-    "under_maintenance": "blue",
-}
+HISTORY_COLUMNS = (
+    Column("component"),
+    Column("uptime", justify="right"),
+    Column("probes ok", justify="right"),
+    Column("down", justify="right"),
+    Column("incidents", justify="right"),
+    Column("MTTR", justify="right"),
+    Column("p50/p95/p99 ms", justify="right"),
+)
+INCIDENT_COLUMNS = (
+    Column("component"),
+    Column("start"),
+    Column("duration", justify="right"),
+    Column("worst"),
+    Column("page incident"),
+)
+BAR_DAYS = 90  # days in the bar at most: the last ones
 
 
 def _pct(value: float | None) -> str:
@@ -77,21 +84,12 @@ def history(
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table(title=f"{document['since']} to {document['until']}", box=box.SIMPLE_HEAD)
-    for column in (
-        "component",
-        "uptime",
-        "probes ok",
-        "down",
-        "incidents",
-        "MTTR",
-        "p50/p95/p99 ms",
-    ):
-        table.add_column(column, no_wrap=True)
-    bars = []
+    out = console()
+    table = Layout(HISTORY_COLUMNS, out.width, title=f"{document['since']} to {document['until']}")
+    bars = Layout((Column("component"), Column("days", wrap=True)), out.width, header=False)
     for row in document["components"]:
         latency = row["latency_ms"]
-        table.add_row(
+        table.add(
             row["id"],
             _pct(row["uptime"]),
             _pct(row["success_ratio"]),
@@ -102,19 +100,10 @@ def history(
                 "-" if latency[p] is None else f"{latency[p]:g}" for p in ("p50", "p95", "p99")
             ),
         )
-        cells = "".join(
-            f"[{BAR[day['worst_status']]}]█[/]" if day["worst_status"] else "[grey50]·[/]"
-            for day in row["days"][-90:]
-        )
-        bars.append(f"{row['id']:>12} {cells}")
-    console = Console()
-    console.print(table)
-    for bar in bars:
-        console.print(bar, highlight=False)
-    console.print(
-        "[dim]one cell a day, oldest first: [green]█[/] operational, [yellow]█[/] degraded, "
-        "[dark_orange]█[/] partial, [red]█[/] major, [blue]█[/] maintenance, · not monitored[/]"
-    )
+        bars.add(row["id"], day_bar([day["worst_status"] for day in row["days"][-BAR_DAYS:]]))
+    out.print(table.renderable())
+    out.print(bars.renderable())
+    out.print(day_legend())
 
 
 @click.command()
@@ -137,21 +126,19 @@ def incidents(config_path: str | None, since: str, until: str, tz: str, as_json:
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table(
-        title=f"incidents {document['since']} to {document['until']}", box=box.SIMPLE_HEAD
-    )
-    for column in ("component", "start", "duration", "worst", "page incident", "reason"):
-        table.add_column(column, no_wrap=column != "reason")
+    out = console()
+    title = f"incidents {document['since']} to {document['until']}"
+    table = Layout(INCIDENT_COLUMNS, out.width, title=title)
     for row in document["incidents"]:
-        table.add_row(
+        table.add(
             row["component"],
             row["start"],
             _duration(row["duration_seconds"]) if row["end"] else "ongoing",
             styled(row["worst_status"]),
             row["status_page_incident"] or "",
-            row["reason"],
+            note=literal(row["reason"]) if row["reason"] else None,
         )
-    Console().print(table)
+    out.print(table.renderable())
 
 
 @click.command()

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
 from monitor import logs
 from monitor.cli.common import check_components, config_option, load
+from monitor.cli.output import Column, Layout, console
 from monitor.config import ConfigError
 from monitor.lock import DaemonLock, LockError, LockHeld
 from monitor.logs import Redactor
@@ -103,6 +103,15 @@ def validate(config_path: str | None) -> None:
     )
 
 
+CHECK_COLUMNS = (
+    Column("component"),
+    Column("check"),
+    Column("outcome"),
+    Column("latency", justify="right"),
+    Column("error", wrap=True),
+)
+
+
 @click.command()
 @config_option
 @click.argument("components", nargs=-1)
@@ -142,17 +151,16 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
             )
         click.echo(json.dumps(document, indent=2))
     else:
-        table = Table(title=f"{len(results)} checks")
-        for column in ("component", "check", "outcome", "latency", "error"):
-            table.add_column(column, justify="right" if column == "latency" else "left")
+        out = console()
+        table = Layout(CHECK_COLUMNS, out.width, title=f"{len(results)} checks")
         style = {Outcome.OK: "green", Outcome.SLOW: "yellow", Outcome.FAIL: "bold red"}
         for component, probe_check, result in results:
-            table.add_row(
+            table.add(  # what targets say is printed as it is: a banner may hold "[/]"
                 component.id,
                 probe_check.name,
-                f"[{style[result.outcome]}]{result.outcome.value}[/]",
+                Text(result.outcome.value, style=style[result.outcome]),
                 f"{result.latency * 1000:.1f} ms",
                 f"{result.error_kind}: {result.error}" if result.error else "",
             )
-        Console().print(table)
+        out.print(table.renderable())
     sys.exit(1 if failed else 0)

@@ -5,20 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from typing import Any
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 
-from monitor.cli.common import config_option, load, open_store, styled
+from monitor.cli.common import config_option, load, open_store
+from monitor.cli.output import Column, Layout, console, literal, styled
 from monitor.model import check_key
 from monitor.staleness import STALE_INTERVALS, describe, is_stale
 from monitor.state import CheckStatus
 from monitor.store import HistoryReader
-from monitor.views import open_incidents, rfc3339, status_document
+from monitor.views import DaemonView, PublisherView, open_incidents, status_document
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
+COLUMNS = (
+    Column("component / check"),
+    Column("status / state"),
+    Column("since", wrap=True),
+    Column("last probe", wrap=True),
+)
+ALERT = "bold red"
 
 
 def _last_at(state: CheckStatus | None) -> float | None:
@@ -35,6 +42,10 @@ def _when(seconds: float) -> str:
     if moment.date() == dt.date.today():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _since(value: str | None) -> str:
+    return _when(_parse(value)) if value else ""
 
 
 @click.command()
@@ -66,65 +77,83 @@ def status(config_path: str | None, as_json: bool) -> None:
         for each in component.checks
         if is_stale(each, _last_at(checks.get(check_key(component, each))), run_start, now)
     ]
-    document = status_document(
-        config.components, components, checks, open_incidents(remotes), stale=set(stale)
-    )
-    document["publisher"] = {
-        "type": publisher,
-        "queued": sum(queued.values()),
-        "error": error,
-    }
     # The daemon writes a heartbeat at least every 5 s while it runs.
-    running = last_seen is not None and ended is None and time.time() - last_seen < DAEMON_SILENT
-    document["daemon"] = {"running": running, "last_seen": rfc3339(last_seen)}
+    running = last_seen is not None and ended is None and now - last_seen < DAEMON_SILENT
+    document = status_document(
+        config.components,
+        components,
+        checks,
+        incidents=open_incidents(remotes),
+        stale=set(stale),
+        publisher=PublisherView(publisher, sum(queued.values()), error),
+        daemon=DaemonView(running, last_seen),
+    )
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table(title=f"status at {_when(time.time())}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("component", "status", "since", "check", "state", "last probe"):
-        table.add_column(column, no_wrap=column != "check", min_width=5, overflow="fold")
+    _print(document, stale, last_seen)
+
+
+def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) -> None:
+    """The table for people: a row per component, its checks indented under it; then what
+    needs saying (the daemon stopped, stale checks, reasons, incidents, the publisher)."""
+    out = console()
     now = time.time()
+    table = Layout(COLUMNS, out.width, title=f"status at {_when(now)}")
     for component in document["components"]:
+        table.add(component["id"], styled(component["status"]), _since(component["since"]), "")
         for index, check in enumerate(component["checks"]):
-            first = index == 0
-            latency = check["last_latency_ms"]
             last = ""
             if check["last_probe_at"]:
                 ago = max(0, now - _parse(check["last_probe_at"]))
+                latency = check["last_latency_ms"] or 0
                 last = f"{check['last_outcome']} {latency:.0f} ms, {ago:.0f}s ago"
             state = styled(check["state"])
             if check["stale"]:
-                state += " [bold red]stale[/]"
-            table.add_row(
-                component["id"] if first else "",
-                styled(component["status"]) if first else "",
-                _when(_parse(component["since"])) if first and component["since"] else "",
-                check["name"],
+                state.append(" stale", style=ALERT)
+            table.add(
+                literal(f"  {check['name']}"),
                 state,
+                _since(check["since"]),
                 last,
                 end_section=index == len(component["checks"]) - 1,
             )
-    console = Console()
-    console.print(table)
-    if not running:
+    out.print(table.renderable())
+    if not document["daemon"]["running"]:
         since = f" since {_when(last_seen)}" if last_seen is not None else ""
-        console.print(f"[bold red]the daemon is not running{since}[/]: these statuses may be stale")
+        out.print(
+            Text.assemble(
+                (f"the daemon is not running{since}", ALERT), ": these statuses may be stale"
+            )
+        )
     elif stale:
-        console.print(
-            f"[bold red]{len(stale)} check{'s' * (len(stale) != 1)} stale[/], no result for over "
-            f"{STALE_INTERVALS} intervals (not being watched): {describe(stale)}"
+        out.print(
+            Text.assemble(
+                (f"{len(stale)} check{'s' * (len(stale) != 1)} stale", ALERT),
+                f", no result for over {STALE_INTERVALS} intervals (not being watched): ",
+                literal(describe(stale)),
+            )
         )
     for component in document["components"]:
         if component["status"] not in (None, "operational"):
-            console.print(f"[bold]{component['id']}[/]: {component['reason']}")
+            reason = literal(component["reason"] or "")
+            out.print(Text.assemble((component["id"], "bold"), ": ", reason))
         if component["incident"]:
             incident = component["incident"]
-            console.print(
-                f"[bold]{component['id']}[/]: incident {incident['id']} ({incident['status']})"
+            out.print(
+                Text.assemble(
+                    (component["id"], "bold"),
+                    ": incident ",
+                    literal(incident["id"]),
+                    f" ({incident['status']})",
+                )
             )
-    if publisher != "none":
-        waiting = document["publisher"]["queued"]
-        line = f"publisher {publisher}: {waiting} change{'s' * (waiting != 1)} waiting"
-        if error:
-            line += f"; [bold red]{error}[/]"
-        console.print(line)
+    publisher = document["publisher"]
+    if publisher["type"] != "none":
+        waiting = publisher["queued"]
+        line = Text(
+            f"publisher {publisher['type']}: {waiting} change{'s' * (waiting != 1)} waiting"
+        )
+        if publisher["error"]:
+            line.append("; ").append(literal(publisher["error"], style=ALERT))
+        out.print(line)
