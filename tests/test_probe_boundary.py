@@ -25,7 +25,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.model import ERROR_KINDS, Check, ErrorKind, HttpCheck, Outcome, TcpCheck
+from monitor.model import ERROR_KINDS, Check, Config, ErrorKind, HttpCheck, Outcome, TcpCheck
 from monitor.probes import PROBES, ProbeContext, run_probe
 from monitor.store import ERROR_KIND_CODE, Store, register_checks
 from monitor.writer import Writer
@@ -117,6 +117,34 @@ async def test_an_http_request_that_cannot_be_built_fails_as_config(
     assert seen == []
 
 
+async def test_a_url_aiohttp_refuses_fails_as_config(ctx: ProbeContext) -> None:
+    result = await run_probe(HttpCheck(name="x", url="http://127.0.0.1:99999/", timeout=5), ctx)
+    assert (result.outcome, result.error_kind, result.error) == (
+        Outcome.FAIL,
+        ErrorKind.CONFIG,
+        "cannot build the request: url is not a valid URL; fix url",
+    )
+
+
+async def test_a_redirect_to_a_host_that_cannot_be_looked_up_is_the_target_s_fault(
+    ctx: ProbeContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def away(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://api..localhost/")
+
+    app = web.Application()
+    app.router.add_get("/", away)
+    async with http_server(app) as port:
+        check = HttpCheck(name="x", url=f"http://127.0.0.1:{port}/", timeout=5)
+        result = await run_probe(check, ctx)
+    assert (result.outcome, result.error_kind, result.error) == (
+        Outcome.FAIL,
+        ErrorKind.PROTOCOL,
+        "redirect to a host that cannot be looked up",
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "not a bug of ours"
+
+
 @pytest.mark.parametrize(
     ("host", "error"),
     [
@@ -145,7 +173,8 @@ class BrokenCheck(Check):
 
 
 async def broken_probe(check: Check, ctx: ProbeContext) -> None:
-    {}[check.name]  # a bug of ours: a KeyError
+    empty: dict[str, int] = {}
+    empty[check.name]  # a bug of ours: a KeyError
 
 
 async def test_a_bug_in_a_probe_fails_the_probe_and_is_logged_once(
@@ -237,19 +266,20 @@ name = "API"
 """
 
 
-def unvalidated(config_path: Path) -> Callable[[], object]:
+def unvalidated(config_path: Path) -> Callable[[str | None], Config]:
     """`load` for the CLI: the file's config with its one check given a header past validation."""
 
-    def load(_: str | None) -> object:
+    def load(_: str | None) -> Config:
         config = load_config(config_path)
         (component,) = config.components
         (check,) = component.checks
+        assert isinstance(check, HttpCheck)
         bad = dataclasses.replace(check, headers=(("X-Token", f"{SECRET}\x00"),))
         return dataclasses.replace(
             config, components=(dataclasses.replace(component, checks=(bad,)),)
         )
 
-    return load  # type: ignore[return-value]
+    return load
 
 
 async def test_monitor_check_shows_the_failed_probe_and_exits_1(

@@ -24,8 +24,8 @@ EMPTY_LABEL = "has an empty label (a dot at the start or two dots in a row); rem
 _LABEL = re.compile(r"[A-Za-z0-9_-]+")
 # Letters that show as nothing, which IDNA keeps and aiohttp's URL parser refuses.
 _BLANK_LETTERS = frozenset("\u115f\u1160\u17b4\u17b5\u3164\uffa0")
-# Control, format (zero-width, bidi), surrogate, private-use, unassigned, and separators.
-_UNSEEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
+# Format (zero-width, bidi), surrogate, private-use and unassigned characters.
+_UNSEEN = frozenset(("Cf", "Cs", "Co", "Cn"))
 
 
 def unseen_character(text: str) -> str | None:
@@ -35,6 +35,8 @@ def unseen_character(text: str) -> str | None:
         category = unicodedata.category(char)
         if category == "Cc":
             return f"a control character ({codepoint(char)})"
+        if category in ("Zs", "Zl", "Zp"):
+            return f"a space ({codepoint(char)})"
         if category in _UNSEEN or stringprep.in_table_b1(char) or char in _BLANK_LETTERS:
             return f"an invisible character ({codepoint(char)})"
     return None
