@@ -138,9 +138,14 @@ class Daemon:
                 check_of=lambda key: self.checks[key].check,
                 on_result=self._handle_result,
                 grace=STOP_GRACE,
+                on_clock_step=self._clock_stepped,
             )
         else:
-            self.scheduler = ProbeScheduler(self._run_check, concurrency=config.monitor.concurrency)
+            self.scheduler = ProbeScheduler(
+                self._run_check,
+                concurrency=config.monitor.concurrency,
+                on_clock_step=self._clock_stepped,
+            )
         self.checks: dict[str, CheckRuntime] = {}
         self.calendar = MaintenanceCalendar(config.maintenance)
         self.engine = StatusEngine(config.components, time.time())
@@ -166,6 +171,10 @@ class Daemon:
             self.redactor.add([key])
         provider = make_provider(settings, key, config.path, limiter)
         return limiter, provider, Planner(settings.monitoring_for, templates_from(settings))
+
+    def _clock_stepped(self, step: float) -> None:
+        """The scheduler logged it; probing kept its pace."""
+        self.metrics.clock_steps.inc()
 
     def status_document(self) -> dict[str, object]:
         """/status.json: the document of `monitor status --json`, from memory."""

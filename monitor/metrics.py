@@ -195,6 +195,11 @@ class Metrics:
             "When the config was last loaded successfully.",
             registry=registry,
         )
+        self.clock_steps = Counter(
+            "monitor_clock_steps_total",
+            "Steps of the wall clock (either way) noticed; probing keeps its pace through them.",
+            registry=registry,
+        )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         build = Gauge(

@@ -24,23 +24,33 @@ from typing import Any
 
 from monitor.model import Check, ProbeResult
 from monitor.probes import ProbeContext, run_probe
-from monitor.scheduler import ProbeScheduler, ScheduleStats
+from monitor.scheduler import ClockWatch, ProbeScheduler, ScheduleStats, StepFn
 
 log = logging.getLogger(__name__)
 
 ResultFn = Callable[[str, float, float, ProbeResult], None]
 
 
-def _worker(conn: Connection, checks: dict[str, Check], concurrency: int, grace: float) -> None:
+def _worker(
+    conn: Connection,
+    checks: dict[str, Check],
+    concurrency: int,
+    grace: float,
+    clock: Callable[[], float] = time.time,
+) -> None:
     """A worker process: probe `checks` on their schedule until told to stop."""
     # The daemon's process decides when to stop (systemd signals the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(_serve(conn, checks, concurrency, grace))
+    asyncio.run(_serve(conn, checks, concurrency, grace, clock))
 
 
 async def _serve(
-    conn: Connection, checks: dict[str, Check], concurrency: int, grace: float
+    conn: Connection,
+    checks: dict[str, Check],
+    concurrency: int,
+    grace: float,
+    clock: Callable[[], float],
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -59,7 +69,8 @@ async def _serve(
         finally:
             in_flight.discard(task)
 
-    scheduler = ProbeScheduler(run, concurrency=concurrency)
+    # Its pace is monotonic; the daemon's process notices and reports wall-clock steps, once.
+    scheduler = ProbeScheduler(run, concurrency=concurrency, clock=clock, watch_clock=False)
 
     def on_message() -> None:
         try:
@@ -103,7 +114,10 @@ async def _serve(
 
 
 class ProbePool:
-    """N worker processes behind the scheduler's interface (add, remove, start, running)."""
+    """N worker processes behind the scheduler's interface (add, remove, start, running).
+
+    `clock` is the wall clock, passed to the workers too (so it must pickle, like time.time).
+    """
 
     def __init__(
         self,
@@ -113,6 +127,8 @@ class ProbePool:
         check_of: Callable[[str], Check],
         on_result: ResultFn,
         grace: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        on_clock_step: StepFn | None = None,
     ) -> None:
         self.size = workers
         self.concurrency = max(1, concurrency // workers)
@@ -128,6 +144,14 @@ class ProbePool:
         self._all_done = asyncio.Event()
         self._stopping = False
         self._started = False
+        self._clock = clock
+        self._on_clock_step = on_clock_step
+        self._watch = ClockWatch(clock, self._stepped)
+
+    def _stepped(self, step: float) -> None:
+        self.stats.clock_steps += 1
+        if self._on_clock_step is not None:
+            self._on_clock_step(step)
 
     def _index(self, key: str) -> int:
         return zlib.crc32(key.encode()) % self.size
@@ -165,13 +189,14 @@ class ProbePool:
         self._started = True
         for index in range(self.size):
             self._spawn(index)
+        self._watch.start()
 
     def _spawn(self, index: int) -> None:
         parent, child = self._mp.Pipe()
         checks = {key: self.check_of(key) for key in self._keys[index]}
         process = self._mp.Process(
             target=_worker,
-            args=(child, checks, self.concurrency, self.grace),
+            args=(child, checks, self.concurrency, self.grace, self._clock),
             name=f"monitor-probe-{index}",
             daemon=True,
         )
@@ -218,6 +243,7 @@ class ProbePool:
     async def stop(self) -> None:
         """Stop scheduling, let the probes in flight finish and deliver their results."""
         self._stopping = True
+        self._watch.stop()
         for index in range(self.size):
             if self._conns[index] is None:
                 self._done += 1

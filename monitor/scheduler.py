@@ -1,42 +1,44 @@
-"""When probes run: one APScheduler job per check, spread over its interval.
+"""When probes run: each check on a grid of its interval, kept on the monotonic clock.
 
 Checks that share an interval start at evenly spaced offsets inside it, so 1,000 checks at 30 s
 give a steady 33 probes a second instead of a burst of 1,000 every 30 s. A global semaphore caps
-the probes in flight. Each run is told how late it started against its plan: the planned time
-comes from APScheduler's own submission event, the start is taken once the semaphore lets the
-probe go, so a backlog at the semaphore shows up as lateness rather than hiding.
+the probes in flight. Each run is told how late it started against its plan, measured once the
+semaphore lets the probe go, so a backlog at the semaphore shows up as lateness rather than
+hiding.
+
+The grid lives on the monotonic clock (the event loop's timers), not the wall clock. When the
+wall clock is stepped (NTP at boot, an operator, a VM resumed), probing goes on at its pace and
+lateness stays true; only the wall times reported with each run jump with the clock. A step is
+noticed within a second, logged once and counted.
+
+This replaced APScheduler 3's AsyncIOScheduler, which plans on the wall clock: stepped back a
+minute it ran nothing for a minute while /healthz said 200; stepped forward it ran every check
+at once, a minute "late". Its clock cannot be injected or made monotonic, and its per-run
+bookkeeping cost more CPU than the probes' own scheduling needs (one heap, one timer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import heapq
+import itertools
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-
-from apscheduler.events import (
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    EVENT_JOB_SUBMITTED,
-    JobExecutionEvent,
-    JobSubmissionEvent,
-    SchedulerEvent,
-)
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from enum import Enum
 
 log = logging.getLogger(__name__)
 
 RunFn = Callable[[str, float, float], Awaitable[None]]
 """run(key, planned start as Unix seconds, lateness in seconds)."""
+StepFn = Callable[[float], None]
+"""on_step(seconds the wall clock jumped against the monotonic one; negative: back)."""
 
-# APScheduler logs every run at INFO and every skipped run at WARNING; we count those instead.
-for _name in ("apscheduler.executors.default", "apscheduler.scheduler"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+BATCH = 0.0005  # runs due this close together start in one wake-up
+CLOCK_STEP = 1.0  # a jump of the wall clock against the monotonic one that counts as a step
+CLOCK_LOOK = 1.0  # seconds between looks at the two clocks
 
 
 @dataclass
@@ -44,9 +46,10 @@ class ScheduleStats:
     """Counters for what did not go to plan; lateness itself goes to the run function."""
 
     started: int = 0
-    missed: int = 0  # a run later than its misfire grace: skipped, the next one is on time
+    missed: int = 0  # a run that could not start before the next one came due: skipped
     overlapped: int = 0  # a run due while the previous one of the same check still ran
     max_lateness: float = 0.0
+    clock_steps: int = 0  # wall-clock steps noticed; probing kept its pace through them
 
 
 def spread(jobs: Iterable[tuple[str, float]]) -> dict[str, float]:
@@ -62,84 +65,196 @@ def spread(jobs: Iterable[tuple[str, float]]) -> dict[str, float]:
     return offsets
 
 
-class ProbeScheduler:
-    """Owns the AsyncIOScheduler and the concurrency limit; knows nothing of probes."""
+class ClockWatch:
+    """Notices steps of the wall clock: once a second it compares how far the wall clock and
+    the monotonic clock moved. A step is logged once, with its size, and passed to `on_step`;
+    the slow slewing of NTP never adds up to one."""
 
-    def __init__(self, run: RunFn, *, concurrency: int, clock: Callable[[], float] = time.time):
+    def __init__(self, clock: Callable[[], float], on_step: StepFn) -> None:
+        self._clock = clock
+        self._on_step = on_step
+        self._offset = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self.stop()
+        self._offset = self._clock() - time.monotonic()
+        self._timer = asyncio.get_running_loop().call_later(CLOCK_LOOK, self._look)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _look(self) -> None:
+        offset = self._clock() - time.monotonic()
+        step, self._offset = offset - self._offset, offset
+        if abs(step) >= CLOCK_STEP:
+            log.warning(
+                "the wall clock was stepped %s by %.1f s; probing keeps its pace on the "
+                "monotonic clock, times recorded from now on follow the new wall clock",
+                "back" if step < 0 else "forward",
+                abs(step),
+            )
+            self._on_step(step)
+        self._timer = asyncio.get_running_loop().call_later(CLOCK_LOOK, self._look)
+
+
+class _State(Enum):
+    NEW = "new"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    key: str
+    interval: float
+    due: float  # the next run, on the monotonic clock
+    busy: bool = False  # a run waits at the semaphore or probes
+    gone: bool = False  # removed or replaced: its heap entry is dropped when it comes up
+
+
+class ProbeScheduler:
+    """Runs each added key every interval and owns the concurrency limit; knows nothing of
+    probes. `clock` is the wall clock the planned starts are reported in."""
+
+    def __init__(
+        self,
+        run: RunFn,
+        *,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        watch_clock: bool = True,
+        on_clock_step: StepFn | None = None,
+    ) -> None:
         self._run = run
         self._clock = clock
         self._semaphore = asyncio.Semaphore(concurrency)
-        self._planned: dict[str, float] = {}
-        self._stopping = False
+        self._jobs: dict[str, _Job] = {}
+        self._heap: list[tuple[float, int, _Job]] = []
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._state = _State.NEW
+        self._on_clock_step = on_clock_step
+        self._watch = ClockWatch(clock, self._stepped) if watch_clock else None
         self.stats = ScheduleStats()
-        self._scheduler = AsyncIOScheduler(
-            timezone=dt.UTC, job_defaults={"coalesce": True, "max_instances": 1}
-        )
-        self._scheduler.add_listener(
-            self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
-        )
 
     @property
     def running(self) -> bool:
-        return bool(self._scheduler.running)
+        return self._state in (_State.RUNNING, _State.PAUSED)
 
     def add(self, jobs: Iterable[tuple[str, float]], *, lead: float = 0.05) -> None:
-        """Schedule (key, interval) jobs spread over their intervals; first runs at now + lead."""
+        """Schedule (key, interval) jobs spread over their intervals; first runs at now + lead.
+        A key already scheduled is replaced."""
         jobs = list(jobs)
-        base = self._clock() + lead
+        base = time.monotonic() + lead
         intervals = dict(jobs)
         for key, offset in spread(jobs).items():
-            interval = intervals[key]
-            start = dt.datetime.fromtimestamp(base + offset, dt.UTC)
-            self._scheduler.add_job(
-                self._job,
-                IntervalTrigger(seconds=interval, start_date=start, timezone=dt.UTC),
-                args=(key,),
-                id=key,
-                name=key,
-                # A run later than this is skipped rather than run twice in a row.
-                misfire_grace_time=max(1, math.ceil(interval)),
-                replace_existing=True,
-            )
+            self._drop(key)
+            job = self._jobs[key] = _Job(key, intervals[key], base + offset)
+            heapq.heappush(self._heap, (job.due, next(self._order), job))
+        if self._state is _State.RUNNING:
+            self._arm()
 
     def remove(self, key: str) -> None:
-        self._scheduler.remove_job(key)
-        self._planned.pop(key, None)
+        """Stop scheduling `key`; a run of it in flight finishes."""
+        self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        job = self._jobs.pop(key, None)
+        if job is not None:
+            job.gone = True
 
     def start(self) -> None:
-        self._scheduler.start()
+        now = time.monotonic()
+        for index, (due, order, job) in enumerate(self._heap):  # added long before: no misses
+            if due < now:
+                job.due = due + (now - due) // job.interval * job.interval
+                self._heap[index] = (job.due, order, job)
+        heapq.heapify(self._heap)
+        self._state = _State.RUNNING
+        if self._watch is not None:
+            self._watch.start()
+        self._arm()
 
     def pause(self) -> None:
         """Start nothing new; runs already probing go on (and are awaited by the caller)."""
-        self._stopping = True
-        if self._scheduler.running:
-            self._scheduler.pause()
+        if self._state is _State.RUNNING:
+            self._state = _State.PAUSED
+        self._disarm()
 
     def shutdown(self) -> None:
-        """Stop the scheduler. It cancels the runs still in its executor, so pause and let
-        the probes in flight finish first."""
-        self._stopping = True
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        """Stop for good and cancel the runs still going, so pause and let the probes in
+        flight finish first."""
+        self._state = _State.STOPPED
+        self._disarm()
+        for task in self._tasks:
+            task.cancel()
 
-    def _on_event(self, event: SchedulerEvent) -> None:
-        if event.code == EVENT_JOB_SUBMITTED:
-            assert isinstance(event, JobSubmissionEvent)
-            self._planned[event.job_id] = event.scheduled_run_times[-1].timestamp()
-        elif event.code == EVENT_JOB_MISSED:
-            assert isinstance(event, JobExecutionEvent)
-            self.stats.missed += 1
-        else:
-            self.stats.overlapped += 1
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._watch is not None:
+            self._watch.stop()
 
-    async def _job(self, key: str) -> None:
-        async with self._semaphore:
-            if self._stopping:  # queued behind the cap when the stop came: nothing taken yet
-                return
-            started = self._clock()
-            planned = self._planned.pop(key, started)
-            lateness = max(0.0, started - planned)
-            self.stats.started += 1
-            if lateness > self.stats.max_lateness:
-                self.stats.max_lateness = lateness
-            await self._run(key, planned, lateness)
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._heap and self._heap[0][2].gone:
+            heapq.heappop(self._heap)
+        if self._heap:
+            delay = max(0.0, self._heap[0][0] - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._wake)
+
+    def _wake(self) -> None:
+        self._timer = None
+        if self._state is not _State.RUNNING:
+            return
+        heap = self._heap
+        now = time.monotonic()
+        loop = asyncio.get_running_loop()
+        while heap and heap[0][0] <= now + BATCH:
+            due, _, job = heapq.heappop(heap)
+            if job.gone:
+                continue
+            skipped = int((now - due) // job.interval)  # the loop was held up that long
+            if skipped > 0:
+                self.stats.missed += skipped
+                due += skipped * job.interval
+            job.due = due + job.interval
+            heapq.heappush(heap, (job.due, next(self._order), job))
+            if job.busy:
+                self.stats.overlapped += 1
+                continue
+            job.busy = True
+            task = loop.create_task(self._job(job, due), name=f"probe {job.key}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._arm()
+
+    async def _job(self, job: _Job, due: float) -> None:
+        try:
+            async with self._semaphore:
+                if self._state is not _State.RUNNING:  # queued behind the cap when the stop came
+                    return
+                late = time.monotonic() - due
+                planned = self._clock() - late  # the plan in wall time as the clock reads now
+                lateness = max(0.0, late)
+                self.stats.started += 1
+                if lateness > self.stats.max_lateness:
+                    self.stats.max_lateness = lateness
+                await self._run(job.key, planned, lateness)
+        except Exception:  # our own bug: the check's next runs still come
+            log.exception("the run of %s failed", job.key)
+        finally:
+            job.busy = False
+
+    def _stepped(self, step: float) -> None:
+        self.stats.clock_steps += 1
+        if self._on_clock_step is not None:
+            self._on_clock_step(step)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import multiprocessing
 import signal
 import sqlite3
+import time
+from collections import defaultdict
 from collections.abc import Callable
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 import pytest
+
+from monitor.model import HttpCheck, ProbeResult
+from monitor.pool import ProbePool
 
 from .conftest import DaemonProcess, Target, count_rows, wait_for, write_config
 
@@ -83,3 +92,77 @@ def test_workers_probe_every_check_and_the_engine_follows(
     assert daemon.wait(15) == 0, daemon.log
     assert count_rows(db) == target.count(), "every probe that reached the target is recorded"
     assert "Traceback" not in daemon.log and "died" not in daemon.log
+
+
+class SharedClock:
+    """The wall clock with an offset that the test steps for its process and the workers'."""
+
+    def __init__(self, offset: Synchronized) -> None:  # type: ignore[type-arg]
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + float(self.offset.value)
+
+
+async def test_workers_keep_their_pace_through_wall_clock_steps(
+    target: Target, caplog: pytest.LogCaptureFixture
+) -> None:
+    offset = multiprocessing.get_context("spawn").Value("d", 0.0)
+    clock = SharedClock(offset)
+    checks = {
+        f"web/c{i}": HttpCheck(name=f"c{i}", url=f"{target.url}/c{i}", interval=0.2, timeout=0.15)
+        for i in range(4)
+    }
+    seen: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    steps: list[float] = []
+    wanted = 0
+    enough, stepped = asyncio.Event(), asyncio.Event()
+
+    def on_result(key: str, planned: float, lateness: float, result: ProbeResult) -> None:
+        seen[key].append((planned, lateness, clock()))
+        if all(len(seen[k]) >= wanted for k in checks):
+            enough.set()
+
+    def on_step(step: float) -> None:
+        steps.append(step)
+        stepped.set()
+
+    async def more_results(count: int) -> None:
+        nonlocal wanted
+        wanted = max(len(seen[k]) for k in checks) + count
+        enough.clear()
+        async with asyncio.timeout(20):  # a wall-clock schedule stepped back waits 60 s
+            await enough.wait()
+
+    caplog.set_level(logging.WARNING, logger="monitor.scheduler")
+    pool = ProbePool(
+        2,
+        concurrency=8,
+        check_of=checks.__getitem__,
+        on_result=on_result,
+        clock=clock,
+        on_clock_step=on_step,
+    )
+    pool.add((key, check.interval) for key, check in checks.items())
+    pool.start()
+    try:
+        await more_results(3)
+        for step in (-60.0, 60.0):
+            stepped.clear()
+            offset.value += step
+            await more_results(3)
+            async with asyncio.timeout(10):
+                await stepped.wait()
+            await more_results(2)
+    finally:
+        await pool.stop()
+
+    assert steps == [pytest.approx(-60.0, abs=0.5), pytest.approx(60.0, abs=0.5)]
+    assert pool.stats.clock_steps == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "stepped back by 60.0 s" in warnings[0], warnings
+    for key in checks:
+        assert len(seen[key]) >= 3 + 2 * (3 + 2)
+        for planned, lateness, received in seen[key]:
+            assert 0 <= lateness < 0.5, "a step is no lateness"
+            assert 0 <= received - (planned + lateness) < 2.0, "plans read the new clock"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import defaultdict
 
 import pytest
@@ -79,3 +81,77 @@ async def test_concurrency_cap_holds_and_waiting_counts_as_lateness() -> None:
     assert peak == 2
     assert scheduler.stats.overlapped > 0, "runs due while the previous one waits are counted"
     assert max(late) > 0.2, "a probe held back by the cap reports that it started late"
+
+
+class SteppedClock:
+    """The wall clock as the scheduler reads it, with steps a test makes."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def test_probing_keeps_its_pace_through_wall_clock_steps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stepped back or forward a minute, the clock neither stops probing for a minute nor
+    makes every check run at once, and lateness stays what it is on the monotonic clock."""
+    clock = SteppedClock()
+    keys = [f"c{i}" for i in range(5)]
+    interval = 0.2
+    runs: dict[str, list[tuple[float, float, float, float]]] = defaultdict(list)
+    wanted = 0
+    enough, stepped = asyncio.Event(), asyncio.Event()
+    steps: list[float] = []
+
+    async def run(key: str, planned: float, lateness: float) -> None:
+        runs[key].append((planned, lateness, clock(), clock.offset))
+        if all(len(runs[k]) >= wanted for k in keys):
+            enough.set()
+
+    def on_step(step: float) -> None:
+        steps.append(step)
+        stepped.set()
+
+    async def more_runs(count: int) -> None:
+        nonlocal wanted
+        wanted = max(len(runs[k]) for k in keys) + count
+        enough.clear()
+        async with asyncio.timeout(10):  # a wall-clock scheduler stepped back waits 60 s
+            await enough.wait()
+
+    scheduler = ProbeScheduler(run, concurrency=10, clock=clock, on_clock_step=on_step)
+    scheduler.add((key, interval) for key in keys)
+    scheduler.start()
+    caplog.set_level(logging.WARNING, logger="monitor.scheduler")
+    try:
+        await more_runs(3)
+        for step in (-60.0, 60.0, 60.0):  # back a minute, forward to the truth, a minute ahead
+            stepped.clear()
+            clock.offset += step
+            await more_runs(3)
+            async with asyncio.timeout(10):
+                await stepped.wait()
+            await more_runs(2)
+    finally:
+        scheduler.shutdown()
+
+    assert steps == [pytest.approx(s, abs=0.5) for s in (-60.0, 60.0, 60.0)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("stepped back by 60.0 s" in m for m in warnings) == 1, warnings
+    assert sum("stepped forward by 60.0 s" in m for m in warnings) == 2, warnings
+    assert scheduler.stats.clock_steps == 3
+    for key in keys:
+        times = runs[key]
+        assert len(times) >= 3 + 3 * (3 + 2)
+        for planned, lateness, wall, _ in times:
+            assert 0 <= lateness < 0.5, "a step is no lateness"
+            assert planned + lateness == pytest.approx(wall, abs=0.05), "plans read the new clock"
+        # Less the steps, the plans stay on one grid of the interval: nothing skipped, nothing
+        # bunched, across every step.
+        grid = [planned - offset for planned, _, _, offset in times]
+        for a, b in zip(grid, grid[1:], strict=False):
+            assert (b - a) / interval == pytest.approx(round((b - a) / interval), abs=0.05)
+            assert 0 < b - a < 1.0
