@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target
-from monitor.publishers.base import RateLimiter
+from monitor.publishers.base import MAX_PAUSE, RateLimiter
 from monitor.publishers.statuspage import StatuspageProvider
 from monitor.state import ComponentStatus, ComponentTransition, Status
 from monitor.store import Store, save_outbox_entry
@@ -286,3 +288,60 @@ async def test_maintenance_on_the_page_is_reported(page: Page) -> None:
     page.fake.add_maintenance([page.targets["api"].remote_id])
     page.start(maintenance_poll=0.1)
     await eventually(lambda: {"api"} in page.maintenance, "the maintenance")
+
+
+# -- Retry-After, whatever the page sends ---------------------------------------------------------
+
+
+def http_date(seconds_from_now: float) -> str:
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    "header", ["1000000000", "86401", "Fri, 31 Dec 9999 23:59:59 GMT", "in-a-day"], ids=str
+)
+async def test_a_huge_retry_after_pauses_an_hour_at_most_and_warns_once(
+    page: Page, caplog: pytest.LogCaptureFixture, header: str
+) -> None:
+    if header == "in-a-day":
+        header = http_date(86400 * 2)
+    delivery = page.start()
+    await eventually(lambda: len(page.fake.requests("GET")) >= 2, "the reconcile")
+    page.fake.fail_next(1, status=429, retry_after=header, method="POST", path="*/incidents")
+    with caplog.at_level(logging.INFO, logger="monitor"):
+        page.change("api", MAJ)
+        await eventually(lambda: delivery.limiter.pause_left() > 60, "the pause")
+        pause = delivery.limiter.pause_left()
+        assert MAX_PAUSE - 30 < pause <= MAX_PAUSE, pause
+    assert len(page.fake.requests("POST")) == 1, "nothing sent during the pause"
+    capped = [r for r in caplog.records if "Retry-After" in r.getMessage()]
+    assert [r.levelno for r in capped] == [logging.WARNING], [r.getMessage() for r in capped]
+    assert "waiting 3600 s instead" in capped[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("header", "least", "most"),
+    [
+        ("soon", 0.0, 5.0),  # not seconds nor a date: our own backoff
+        ("-5", 0.0, 5.0),
+        ("", 0.0, 5.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0, 5.0),  # a date gone by: at once
+        ("in-3s", 1.0, 10.0),  # a date ahead: until then, not our own backoff
+        ("1.5", 1.3, 10.0),
+    ],
+    ids=str,
+)
+async def test_other_retry_afters_are_obeyed_sanely(
+    page: Page, caplog: pytest.LogCaptureFixture, header: str, least: float, most: float
+) -> None:
+    if header == "in-3s":
+        header = http_date(3.5)  # in whole seconds: 2.5 to 3.5 s from now, less the way there
+    page.start()
+    await eventually(lambda: len(page.fake.requests("GET")) >= 2, "the reconcile")
+    page.fake.fail_next(1, status=429, retry_after=header, method="POST", path="*/incidents")
+    with caplog.at_level(logging.WARNING, logger="monitor"):
+        page.change("api", MAJ)
+        await eventually(lambda: len(page.ours()) == 1, "the incident", timeout=most + 5)
+    first, second = page.fake.requests("POST")
+    assert least - 0.1 <= second.at - first.at <= most, second.at - first.at
+    assert not [r for r in caplog.records if "Retry-After" in r.getMessage()]

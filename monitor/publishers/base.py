@@ -25,6 +25,7 @@ from monitor.state import Status
 
 __all__ = [
     "IMPACT",
+    "MAX_PAUSE",
     "Impact",
     "IncidentRequest",
     "IncidentStatus",
@@ -39,6 +40,10 @@ __all__ = [
     "Transient",
     "Unauthorized",
 ]
+
+
+MAX_PAUSE = 3600.0
+"""Seconds a page may make us wait at most (Retry-After): an hour, whatever it asks."""
 
 
 class PublishError(Exception):
@@ -114,8 +119,14 @@ class RateLimiter:
         self._next = 0.0
 
     def pause(self, seconds: float) -> None:
-        """No request before `seconds` from now."""
-        self._next = max(self._next, self._clock() + seconds)
+        """No request before `seconds` from now (MAX_PAUSE at most)."""
+        if not seconds <= MAX_PAUSE:  # also NaN
+            seconds = MAX_PAUSE
+        self._next = max(self._next, self._clock() + max(0.0, seconds))
+
+    def pause_left(self) -> float:
+        """Seconds before the next request may go (0 when it may go now)."""
+        return max(0.0, self._next - self._clock())
 
     async def wait(self) -> None:
         async with self._lock:

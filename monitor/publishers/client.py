@@ -5,14 +5,19 @@ header, the shape of an error body) comes in from the provider."""
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
-import math
+import logging
+import re
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
 from monitor.publishers.base import (
+    MAX_PAUSE,
     NotFound,
     PublishError,
     RateLimited,
@@ -22,20 +27,30 @@ from monitor.publishers.base import (
     Unauthorized,
 )
 
+log = logging.getLogger("monitor.publish")
+
 MAX_MESSAGE = 300  # of a page's error text, in our exception
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; None when absent or not a sane number of seconds."""
+def retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds a Retry-After header asks for, as asked (capping is the caller's): a number of
+    seconds, or an HTTP date (0 once it has gone by). None when absent, negative, or neither
+    (the caller then backs off on its own)."""
+    text = (value or "").strip()
+    if _SECONDS.fullmatch(text):
+        return float(text)
     try:
-        seconds = float(value) if value is not None else math.nan
-    except ValueError:
+        moment = email.utils.parsedate_to_datetime(text)
+    except (ValueError, TypeError, IndexError, OverflowError):
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    if moment.tzinfo is None:  # an HTTP date is always GMT
+        moment = moment.replace(tzinfo=dt.UTC)
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 class ApiClient:
@@ -126,7 +141,7 @@ class ApiClient:
     ) -> PublishError:
         message = self.redact(f"{where}: {status}: {self._page_message(text)}")
         if status in (420, 429):
-            seconds = retry_after(headers.get("Retry-After"))
+            seconds = self._retry_after(where, headers.get("Retry-After"))
             if seconds is not None:  # everyone on this key waits, not just this caller
                 self._limiter.pause(seconds)
             return RateLimited(message, status=status, retry_after=seconds)
@@ -140,6 +155,21 @@ class ApiClient:
         if 400 <= status < 500 and status != 408:  # 408: the server gave up waiting; try again
             return Rejected(message, status=status)
         return Transient(message, status=status)
+
+    def _retry_after(self, where: str, header: str | None) -> float | None:
+        """What a Retry-After asks, an hour at most: a page that asks for years (or a date far
+        ahead) must not stop publishing. Said once, at WARNING, for each answer capped."""
+        seconds = retry_after(header)
+        if seconds is not None and seconds > MAX_PAUSE:
+            log.warning(
+                "%s: the page asked to wait %.0f s (Retry-After: %s); waiting %.0f s instead",
+                where,
+                seconds,
+                clip(self.redact(header or ""), 60),
+                MAX_PAUSE,
+            )
+            return MAX_PAUSE
+        return seconds
 
 
 def new_items(data: list[Any], seen: set[str]) -> list[dict[str, Any]]:
