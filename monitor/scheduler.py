@@ -37,8 +37,8 @@ StepFn = Callable[[float], None]
 """on_step(seconds the wall clock jumped against the monotonic one; negative: back)."""
 
 BATCH = 0.0005  # runs due this close together start in one wake-up
-CLOCK_STEP = 1.0  # a jump of the wall clock against the monotonic one that counts as a step
 CLOCK_LOOK = 1.0  # seconds between looks at the two clocks
+CLOCK_STEP = 2.0  # a jump of the wall clock against the monotonic one that counts as a step
 
 
 @dataclass
@@ -67,18 +67,20 @@ def spread(jobs: Iterable[tuple[str, float]]) -> dict[str, float]:
 
 class ClockWatch:
     """Notices steps of the wall clock: once a second it compares how far the wall clock and
-    the monotonic clock moved. A step is logged once, with its size, and passed to `on_step`;
-    the slow slewing of NTP never adds up to one."""
+    the monotonic clock moved. A step is logged once, with its size, and passed to `on_step`.
+    NTP's slewing never adds up to one, nor does a clock that stands still or runs fast (a jump
+    must also be more than twice the time between the two looks)."""
 
     def __init__(self, clock: Callable[[], float], on_step: StepFn) -> None:
         self._clock = clock
         self._on_step = on_step
-        self._offset = 0.0
+        self._offset = self._since = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         self.stop()
-        self._offset = self._clock() - time.monotonic()
+        self._since = time.monotonic()
+        self._offset = self._clock() - self._since
         self._timer = asyncio.get_running_loop().call_later(CLOCK_LOOK, self._look)
 
     def stop(self) -> None:
@@ -87,9 +89,11 @@ class ClockWatch:
             self._timer = None
 
     def _look(self) -> None:
-        offset = self._clock() - time.monotonic()
+        now = time.monotonic()
+        offset = self._clock() - now
         step, self._offset = offset - self._offset, offset
-        if abs(step) >= CLOCK_STEP:
+        elapsed, self._since = now - self._since, now
+        if abs(step) >= max(CLOCK_STEP, 2 * elapsed):
             log.warning(
                 "the wall clock was stepped %s by %.1f s; probing keeps its pace on the "
                 "monotonic clock, times recorded from now on follow the new wall clock",

@@ -155,3 +155,28 @@ async def test_probing_keeps_its_pace_through_wall_clock_steps(
         for a, b in zip(grid, grid[1:], strict=False):
             assert (b - a) / interval == pytest.approx(round((b - a) / interval), abs=0.05)
             assert 0 < b - a < 1.0
+
+
+async def test_a_wall_clock_that_stands_still_is_no_step_and_stops_nothing() -> None:
+    runs: list[tuple[float, float]] = []
+    enough = asyncio.Event()
+    steps: list[float] = []
+
+    async def run(key: str, planned: float, lateness: float) -> None:
+        runs.append((planned, lateness))
+        if len(runs) >= 15:  # three seconds: three looks at the clocks
+            enough.set()
+
+    scheduler = ProbeScheduler(
+        run, concurrency=10, clock=lambda: 1_000_000.0, on_clock_step=steps.append
+    )
+    scheduler.add([("c", 0.2)])
+    scheduler.start()
+    try:
+        async with asyncio.timeout(15):
+            await enough.wait()
+    finally:
+        scheduler.shutdown()
+    assert steps == [] and scheduler.stats.clock_steps == 0
+    assert all(0 <= lateness < 0.5 for _, lateness in runs)
+    assert all(planned + lateness == pytest.approx(1_000_000.0) for planned, lateness in runs)
