@@ -101,8 +101,9 @@ def history(
             ),
         )
         bars.add(row["id"], day_bar([day["worst_status"] for day in row["days"][-BAR_DAYS:]]))
-    out.print(table.renderable())
-    out.print(bars.renderable())
+    table.print(out)
+    out.print()
+    bars.print(out)
     out.print(day_legend())
 
 
@@ -138,7 +139,7 @@ def incidents(config_path: str | None, since: str, until: str, tz: str, as_json:
             row["status_page_incident"] or "",
             note=literal(row["reason"]) if row["reason"] else None,
         )
-    out.print(table.renderable())
+    table.print(out)
 
 
 @click.command()

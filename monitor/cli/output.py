@@ -6,7 +6,8 @@
   page's error) are shown escaped, never sent to the terminal.
 - Tables fit the terminal without dropping what a user needs: columns that must stay whole
   (names, ids, statuses) keep their width while the others wrap at spaces; a row may carry a
-  note (an incident's reason) printed under it across the whole width.
+  note (an incident's reason, a probe's error) printed under it in one piece: the terminal
+  wraps it, and a pipe gets the whole text on one line, to read or grep.
 - Statuses read without colour too (a pipe, NO_COLOR): the day bar has a character per status.
 """
 
@@ -18,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rich.cells import cell_len
-from rich.console import Console, Group, RenderableType
-from rich.padding import Padding
+from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -110,13 +110,13 @@ class Column:
 @dataclass
 class Row:
     cells: Sequence[Text]
-    note: Text | None = None  # printed under the row, across the whole width
+    note: Text | None = None  # printed under the row, whole, on a line of its own
     end_section: bool = False  # a blank line after it
 
 
 @dataclass
 class Layout:
-    """Rows of cells in columns that fit `width`. Render it with `console.print`."""
+    """Rows of cells in columns that fit `width`, each row with an optional note under it."""
 
     columns: Sequence[Column]
     width: int
@@ -139,30 +139,52 @@ class Layout:
         ]
         return fit(natural, minimum, self.width - GAP * (len(self.columns) - 1))
 
-    def renderable(self) -> RenderableType:
+    def print(self, out: Console) -> None:
         widths = self.widths()
         total = sum(widths) + GAP * (len(widths) - 1)
-        parts: list[RenderableType] = []
+        lines: list[RenderableType] = []
         if self.title:
-            parts.append(Text(self.title.center(total).rstrip(), style="italic"))
+            lines.append(Text(self.title.center(total).rstrip(), style="italic"))
         if self.header:
-            headers = [Text(column.header, style="bold") for column in self.columns]
-            parts.append(self._line(headers, widths))
-            parts.append(Text("─" * total, style="dim"))
+            lines.append(self._line([Text(c.header, style="bold") for c in self.columns], widths))
+            lines.append(Text("─" * min(total, self.width), style="dim"))
         for row in self.rows:
-            parts.append(self._line(row.cells, widths))
+            lines.append(self._line(row.cells, widths))
             if row.note is not None:
-                parts.append(Padding(row.note, (0, 0, 0, NOTE_INDENT), expand=False))
+                # Whole, however long: the terminal wraps it, a pipe or grep gets one line.
+                lines.append(Text(" " * NOTE_INDENT, end="") + row.note)
             if row.end_section:
-                parts.append(Text(""))
-        return Group(*parts)
+                lines.append(Text(""))
+        run: list[Text] = []  # consecutive lines go out in one print: thousands of rows stay fast
+        for line in [*lines, None]:
+            if isinstance(line, Text):
+                run.append(line)
+                continue
+            if run:
+                out.print(Text("\n").join(run), soft_wrap=True)
+                run = []
+            if line is not None:
+                out.print(line)
 
-    def _line(self, cells: Sequence[Text], widths: Sequence[int]) -> Table:
+    def _line(self, cells: Sequence[Text], widths: Sequence[int]) -> RenderableType:
+        """One row: a line of padded cells when each fits its column (the common case, and
+        fast), else a grid whose cells wrap at spaces or, squeezed, fold (never cropped)."""
+        if all(_width(cell) <= width for cell, width in zip(cells, widths, strict=True)):
+            line = Text()
+            last = len(cells) - 1
+            for index, (cell, width, column) in enumerate(
+                zip(cells, widths, self.columns, strict=True)
+            ):
+                pad = " " * (width - cell.cell_len)
+                if column.justify == "right":
+                    line.append(pad).append_text(cell)
+                else:
+                    line.append_text(cell).append("" if index == last else pad)
+                line.append(" " * GAP if index < last else "")
+            return line
         grid = Table.grid(padding=(0, GAP, 0, 0), pad_edge=False, collapse_padding=False)
         for column, width in zip(self.columns, widths, strict=True):
-            grid.add_column(
-                width=width, no_wrap=not column.wrap, overflow="fold", justify=column.justify
-            )
+            grid.add_column(width=width, overflow="fold", justify=column.justify)
         grid.add_row(*cells)
         return grid
 

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from monitor import logs
 from monitor.cli.common import check_components, config_option, load
-from monitor.cli.output import Column, Layout, console
+from monitor.cli.output import Column, Layout, console, literal
 from monitor.config import ConfigError
 from monitor.lock import DaemonLock, LockError, LockHeld
 from monitor.logs import Redactor
@@ -103,12 +103,11 @@ def validate(config_path: str | None) -> None:
     )
 
 
-CHECK_COLUMNS = (
+CHECK_COLUMNS = (  # a failed probe's error goes under its row, whole
     Column("component"),
     Column("check"),
     Column("outcome"),
     Column("latency", justify="right"),
-    Column("error", wrap=True),
 )
 
 
@@ -155,12 +154,13 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
         table = Layout(CHECK_COLUMNS, out.width, title=f"{len(results)} checks")
         style = {Outcome.OK: "green", Outcome.SLOW: "yellow", Outcome.FAIL: "bold red"}
         for component, probe_check, result in results:
+            error = f"{result.error_kind}: {result.error}" if result.error else None
             table.add(  # what targets say is printed as it is: a banner may hold "[/]"
                 component.id,
                 probe_check.name,
                 Text(result.outcome.value, style=style[result.outcome]),
                 f"{result.latency * 1000:.1f} ms",
-                f"{result.error_kind}: {result.error}" if result.error else "",
+                note=literal(error) if error is not None else None,
             )
-        out.print(table.renderable())
+        table.print(out)
     sys.exit(1 if failed else 0)

@@ -118,16 +118,17 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
                 last,
                 end_section=index == len(component["checks"]) - 1,
             )
-    out.print(table.renderable())
+    table.print(out)
+    lines = []  # each whole, however long: the terminal wraps it, a pipe gets one line
     if not document["daemon"]["running"]:
         since = f" since {_when(last_seen)}" if last_seen is not None else ""
-        out.print(
+        lines.append(
             Text.assemble(
                 (f"the daemon is not running{since}", ALERT), ": these statuses may be stale"
             )
         )
     elif stale:
-        out.print(
+        lines.append(
             Text.assemble(
                 (f"{len(stale)} check{'s' * (len(stale) != 1)} stale", ALERT),
                 f", no result for over {STALE_INTERVALS} intervals (not being watched): ",
@@ -135,17 +136,13 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
             )
         )
     for component in document["components"]:
+        name = (component["id"], "bold")
         if component["status"] not in (None, "operational"):
-            reason = literal(component["reason"] or "")
-            out.print(Text.assemble((component["id"], "bold"), ": ", reason))
-        if component["incident"]:
-            incident = component["incident"]
-            out.print(
+            lines.append(Text.assemble(name, ": ", literal(component["reason"] or "")))
+        if incident := component["incident"]:
+            lines.append(
                 Text.assemble(
-                    (component["id"], "bold"),
-                    ": incident ",
-                    literal(incident["id"]),
-                    f" ({incident['status']})",
+                    name, ": incident ", literal(incident["id"]), f" ({incident['status']})"
                 )
             )
     publisher = document["publisher"]
@@ -156,4 +153,6 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
         )
         if publisher["error"]:
             line.append("; ").append(literal(publisher["error"], style=ALERT))
-        out.print(line)
+        lines.append(line)
+    for line in lines:
+        out.print(line, soft_wrap=True)
