@@ -6,7 +6,7 @@ fix it. Each message reads `<file>: <where>: <key>: <problem>` and says what wou
 
 Where things are, in the order data flows:
 
-- values.py, network.py, schedule.py: one parser per kind of value;
+- values.py, network.py (with hosts.py), schedule.py: one parser per kind of value;
 - keys.py: every key of every section with its parser; add a key there;
 - reader.py: the Reader that walks one file and collects its faults;
 - sections.py, components.py: one reader per section, for what spans several keys;
