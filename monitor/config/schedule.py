@@ -82,7 +82,7 @@ def cron(value: object) -> str:
     return expression
 
 
-def _next_occurrence(fields: list[str], zone: str, now: dt.datetime) -> dt.datetime | None:
+def _comes(fields: list[str], zone: str, now: dt.datetime) -> bool:
     end = now + dt.timedelta(days=365.25 * HORIZON_YEARS)
     trigger = CronTrigger(
         minute=fields[0],
@@ -93,7 +93,7 @@ def _next_occurrence(fields: list[str], zone: str, now: dt.datetime) -> dt.datet
         timezone=ZoneInfo(zone),
         end_date=end,  # the search stops here instead of walking to the year 9999
     )
-    return trigger.get_next_fire_time(None, now)
+    return trigger.get_next_fire_time(None, now) is not None
 
 
 def cron_comes(raw: object, expression: str, zone: str, now: dt.datetime | None = None) -> None:
@@ -104,9 +104,9 @@ def cron_comes(raw: object, expression: str, zone: str, now: dt.datetime | None 
     """
     now = now or dt.datetime.now(dt.UTC)
     fields = expression.split()
-    if _next_occurrence(fields, zone, now) is not None:
+    if _comes(fields, zone, now):
         return
-    if _next_occurrence([*fields[:4], "*"], zone, now) is None:
+    if not _comes([*fields[:4], "*"], zone, now):
         raise Invalid(
             "matches no date: none of its months has that day (February has 28 days, 29 in "
             "leap years; April, June, September and November have 30); choose a day that one "
