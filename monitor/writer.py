@@ -363,6 +363,7 @@ class Writer:
         self.stats.last_error = problem
 
     def _run_call(self, call: _Call) -> None:
+        assert self._db is not None
         if not call.future.set_running_or_notify_cancel():
             return
         try:

@@ -208,6 +208,26 @@ def test_writer_reopens_nothing_when_the_file_comes_back(tmp_path: Path) -> None
     assert count_rows(path) == 1
 
 
+def test_writer_says_why_it_cannot_recreate_and_tries_again(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "monitor.db"
+    writer, ids = started_writer(path)
+    shutil.rmtree(tmp_path / "data")
+    (tmp_path / "data").write_text("a file where the folder was")  # no folder can be made there
+    writer.submit(row(1, ids["api/a"]))
+    wait_for(
+        lambda: "cannot recreate the database" in str(writer.stats.last_error),
+        10,
+        "the failure to recreate reported",
+    )
+    assert "deleted or renamed while running" in str(writer.stats.last_error)
+    assert "trying again" in str(writer.stats.last_error)
+    (tmp_path / "data").unlink()
+    wait_for(lambda: writer.stats.last_error is None, 10, "the database recreated")
+    writer.stop()
+    assert count_rows(path) == 1
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith(".new")]
+
+
 def test_writer_leaves_a_replacement_alone_and_keeps_a_bounded_backlog(tmp_path: Path) -> None:
     path = tmp_path / "monitor.db"
     writer, ids = started_writer(path, max_pending=100)
@@ -259,8 +279,14 @@ def test_monitor_run_reports_a_deleted_database_and_recreates_it(
     wait_for(lambda: count_rows(db) >= 2 and healthz(port)[0] == 200, 20, "a healthy start")
     old_inode = inode(db)
     os.remove(db)
-    wait_for(lambda: healthz(port)[0] == 503, 10, "/healthz to say the file is gone")
-    assert f"database file {db} was deleted or renamed while running" in healthz(port)[1]
+    answers: list[tuple[int, str]] = []
+
+    def unhealthy() -> bool:
+        answers.append(healthz(port))
+        return answers[-1][0] == 503
+
+    wait_for(unhealthy, 10, "/healthz to say the file is gone")
+    assert f"database file {db} was deleted or renamed while running" in answers[-1][1]
     wait_for(lambda: healthz(port)[0] == 200, 20, "the database recreated")
     assert inode(db) not in (None, old_inode)
     wait_for(lambda: count_rows(db) >= 3, 20, "results arriving in the new file")
@@ -359,6 +385,29 @@ def test_read_only_commands_read_beside_a_running_daemon_and_change_nothing_afte
     code, output = cli("export", "-c", str(path))
     assert output.count('"outcome"') >= 2
     assert fingerprint(db) == before, "no -wal or -shm left beside, the bytes unchanged"
+
+
+@pytest.mark.slow
+def test_read_only_commands_read_a_killed_daemons_wal(
+    tmp_path: Path, daemons: Callable[..., DaemonProcess]
+) -> None:
+    path = config(tmp_path)
+    db = tmp_path / "monitor.db"
+    daemon = daemons(path)
+    wait_for(lambda: count_rows(db) >= 2, 20, "results")
+    daemon.signal(signal.SIGKILL)
+    daemon.wait(10)
+    assert os.path.exists(f"{db}-wal"), "what was committed is still in the WAL"
+    digest = hashlib.sha256(db.read_bytes()).hexdigest()
+    code, output = cli("export", "-c", str(path))
+    assert code == 0, output
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == digest
+    reader = sqlite3.connect(f"file:{db}?mode=ro", uri=True)  # cannot checkpoint either
+    try:
+        stored = reader.execute("SELECT count(*) FROM results").fetchone()[0]
+    finally:
+        reader.close()
+    assert stored >= 2 and output.count('"outcome"') == stored
 
 
 def test_read_only_commands_refuse_an_older_schema_without_upgrading_it(tmp_path: Path) -> None:
