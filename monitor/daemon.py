@@ -25,7 +25,7 @@ from monitor.engine import Change, StatusEngine
 from monitor.incidents import Planner, templates_from
 from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
-from monitor.metrics import CheckMetrics, Metrics, StateCollector
+from monitor.metrics import CheckMetrics, DroppedCollector, Metrics, StateCollector
 from monitor.model import Check, Component, Config, Outcome, ProbeResult, check_key
 from monitor.pool import ProbePool
 from monitor.probes import ProbeContext, run_probe
@@ -125,6 +125,8 @@ class Daemon:
         self.metrics = Metrics(self.registry)
         self.registry.register(StateCollector(lambda: self.engine))
         self.metrics.checks_stale.set_function(lambda: len(self.stale_checks()))
+        self.metrics.database_writable.set_function(lambda: self.database_problem() is None)
+        self.registry.register(DroppedCollector(lambda: self.writer.stats.dropped))
         self.writer = Writer(
             config.monitor.database,
             flush_interval=flush_interval,
@@ -207,11 +209,17 @@ class Daemon:
         """None when healthy, else why not: for /healthz."""
         if not self.scheduler.running:
             return "scheduler not running"
+        if problem := self.database_problem():
+            return problem
         if stale := self.stale_checks():
             return (
                 f"{len(stale)} check{'s' * (len(stale) != 1)} stale, no result for over "
                 f"{STALE_INTERVALS} intervals: {describe_checks(stale)}"
             )
+        return None
+
+    def database_problem(self) -> str | None:
+        """Why results are not reaching the database now, or None."""
         if self.writer.stats.last_error is not None:
             return f"database not writable: {self.writer.stats.last_error}"
         stalled = time.monotonic() - self.writer.stats.last_ok_at

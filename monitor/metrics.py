@@ -15,7 +15,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor import __version__
@@ -155,6 +155,20 @@ class StateCollector(Collector):
         yield current
 
 
+class DroppedCollector(Collector):
+    """Results the writer dropped, oldest first, after too many waited for the database."""
+
+    def __init__(self, dropped: Callable[[], int]) -> None:
+        self._dropped = dropped
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "monitor_results_dropped",
+            "Probe results lost because the database could not take them for too long.",
+            value=self._dropped(),
+        )
+
+
 class Metrics:
     """The probe-side metrics. Labels are bounded: component id and check name, never a URL."""
 
@@ -165,6 +179,11 @@ class Metrics:
             "monitor_schedule_delay_seconds",
             "Actual start of a probe minus its planned start.",
             buckets=DELAY_BUCKETS,
+            registry=registry,
+        )
+        self.database_writable = Gauge(
+            "monitor_database_writable",
+            "1 while results reach the database; 0 while they wait in memory.",
             registry=registry,
         )
         self.checks_stale = Gauge(

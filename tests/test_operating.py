@@ -216,10 +216,15 @@ def test_healthz_is_503_while_the_database_cannot_be_written_and_nothing_is_lost
     wait_for(lambda: get(port, "/healthz")[0] == 503, 15, "unhealthy while the disk is full")
     status, body = get(port, "/healthz")
     assert "database not writable" in body and "full" in body
+    writable = scrape(port)["monitor_database_writable"]
+    assert writable.samples[0].value == 0  # type: ignore[attr-defined]
     hits_while_full = target.count()
     wait_for(lambda: target.count() >= hits_while_full + 4, 10, "probing to go on")
     filler.unlink()
     wait_for(lambda: get(port, "/healthz")[0] == 200, 15, "healthy again")
+    metrics = scrape(port)
+    assert metrics["monitor_database_writable"].samples[0].value == 1  # type: ignore[attr-defined]
+    assert metrics["monitor_results_dropped"].samples[0].value == 0  # type: ignore[attr-defined]
     daemon.signal(signal.SIGTERM)
     assert daemon.wait(10) == 0
     assert count_rows(db) == target.count(), "every result taken was written in the end"
