@@ -139,7 +139,11 @@ async def test_probing_keeps_its_pace_through_wall_clock_steps(
         scheduler.shutdown()
 
     assert steps == [pytest.approx(s, abs=0.5) for s in (-60.0, 60.0, 60.0)]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "monitor.scheduler" and r.levelno == logging.WARNING
+    ]
     assert sum("stepped back by 60.0 s" in m for m in warnings) == 1, warnings
     assert sum("stepped forward by 60.0 s" in m for m in warnings) == 2, warnings
     assert scheduler.stats.clock_steps == 3
@@ -147,14 +151,14 @@ async def test_probing_keeps_its_pace_through_wall_clock_steps(
         times = runs[key]
         assert len(times) >= 3 + 3 * (3 + 2)
         for planned, lateness, wall, _ in times:
-            assert 0 <= lateness < 0.5, "a step is no lateness"
+            assert 0 <= lateness < 5, "a step is no lateness (it would show as 60 s)"
             assert planned + lateness == pytest.approx(wall, abs=0.05), "plans read the new clock"
         # Less the steps, the plans stay on one grid of the interval: nothing skipped, nothing
         # bunched, across every step.
         grid = [planned - offset for planned, _, _, offset in times]
         for a, b in zip(grid, grid[1:], strict=False):
             assert (b - a) / interval == pytest.approx(round((b - a) / interval), abs=0.05)
-            assert 0 < b - a < 1.0
+            assert 0 < b - a < 5, "no gap (a clock stepped back would leave 60 s)"
 
 
 async def test_a_wall_clock_that_stands_still_is_no_step_and_stops_nothing() -> None:
@@ -178,5 +182,5 @@ async def test_a_wall_clock_that_stands_still_is_no_step_and_stops_nothing() -> 
     finally:
         scheduler.shutdown()
     assert steps == [] and scheduler.stats.clock_steps == 0
-    assert all(0 <= lateness < 0.5 for _, lateness in runs)
+    assert all(0 <= lateness < 5 for _, lateness in runs)
     assert all(planned + lateness == pytest.approx(1_000_000.0) for planned, lateness in runs)
