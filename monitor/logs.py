@@ -1,19 +1,20 @@
-"""Logging to stderr as text or JSON, with secrets and URL credentials redacted from every line."""
+"""Logging to stderr as text or JSON, with secrets, URL passwords and query values redacted from
+every line."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Iterable
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+from monitor.config.urls import redact_urls
 
 
 class Redactor(logging.Filter):
-    """Replaces known secrets with *** and drops user:password@ from URLs, in every record."""
+    """Replaces known secrets with *** and shows every URL as `redact_url` does (user:***@host,
+    ?token=***), in every record."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -23,7 +24,7 @@ class Redactor(logging.Filter):
         self._secrets.update(s for s in secrets if len(s) >= 4)
 
     def redact(self, text: str) -> str:
-        text = _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+        text = redact_urls(text)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

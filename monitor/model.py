@@ -115,6 +115,7 @@ class HttpCheck(Check):
     max_redirects: int = 10
     tls_verify: bool = True
     max_body: int = 1 << 20  # bytes read at most when looking for expect_body
+    show_query: bool = False  # the query's values are shown with the URL, not ***
 
     @property
     def target(self) -> str:

@@ -50,13 +50,13 @@ HTTP_KEYS = (
     "name, interval, timeout, fail_after, recover_after, degraded_over, flaky_window, "
     "flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
-    "tls_verify, max_body, type"
+    "tls_verify, max_body, show_query, type"
 )
 DEFAULT_KEYS = (
     "interval, timeout, fail_after, recover_after, degraded_over, flaky_window, "
     "flaky_enter, flaky_exit, flap_changes, flap_window, url, method, "
     "headers, body, expect_status, expect_body, follow_redirects, max_redirects, "
-    "tls_verify, max_body, host, port, send, expect, tls, max_read"
+    "tls_verify, max_body, show_query, host, port, send, expect, tls, max_read"
 )
 STATUS = 'must be a list of status codes 100-599 or ranges like "2xx" or "200-299"'
 CRON = 'must be 5 fields "minute hour day month weekday", like "0 2 * * sun"'
@@ -129,7 +129,7 @@ INVALID: dict[str, list[str]] = {
         'component "Payment API": check: at least one [[component.check]] is required',
     ],
     "invalid-concurrency-zero.toml": [
-        "[monitor]: concurrency: must be >= 1, got 0",
+        "[monitor]: concurrency: must be 1-100000, got 0",
     ],
     "invalid-cron-weekday-step.toml": [
         "maintenance 1: cron: steps in the weekday field are not supported; list the days, like "
@@ -165,7 +165,7 @@ INVALID: dict[str, list[str]] = {
         f'component "Web" check 1 (http): expect_status: {STATUS}, got "2xy"',
     ],
     "invalid-fail-after-zero.toml": [
-        'component "Web" check 1 (http): fail_after: must be >= 1, got 0',
+        'component "Web" check 1 (http): fail_after: must be 1-1000, got 0',
     ],
     "invalid-headers.toml": [
         'component "Web" check 1 (http): headers: must be a table of header names to strings, '
@@ -241,7 +241,7 @@ INVALID: dict[str, list[str]] = {
     ],
     "invalid-max-body.toml": [
         'component "Web" check 1 (http): max_body: must be a number of bytes or a size like '
-        '"64KiB" or "1MiB", at least 1 byte, got "1 mebibyte"',
+        '"64KiB" or "1MiB", from 1 byte to 1GiB, got "1 mebibyte"',
     ],
     "invalid-method.toml": [
         'component "Web" check 1 (http): method: must be an HTTP method like "GET", "HEAD" or '
@@ -358,7 +358,7 @@ INVALID: dict[str, list[str]] = {
         "characters long; DNS allows at most 253",
     ],
     "invalid-wrong-type.toml": [
-        'component "Web" check 1 (http): fail_after: must be an integer >= 1, got "3"',
+        'component "Web" check 1 (http): fail_after: must be an integer 1-1000, got "3"',
         'component "Web" check 1 (http): follow_redirects: must be true or false, got "yes"',
     ],
 }
@@ -412,7 +412,7 @@ def test_url_credentials_are_hidden() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(data, Path("checks.toml"))
     assert "hunter2" not in str(caught.value)
-    assert '"ftp://***@example.com/"' in str(caught.value)
+    assert '"ftp://user:***@example.com/"' in str(caught.value)
 
 
 def test_full_file_parses_into_the_model() -> None:
@@ -773,7 +773,7 @@ def test_load_config_folder_and_bad_encoding(tmp_path: Path) -> None:
     assert errors_of(tmp_path) == [f"{tmp_path}: is a folder; expected a TOML file"]
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'[[component]]\nname = "Z\xfcrich"\n')
-    assert errors_of(path) == [f"{path}: is not UTF-8 text"]
+    assert errors_of(path) == [f"{path}: is not UTF-8 text (line 2); save it as UTF-8"]
 
 
 @pytest.mark.parametrize(

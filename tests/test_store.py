@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.config.urls import redact_url
 from monitor.model import Component, ErrorKind, HttpCheck, Outcome, TcpCheck
-from monitor.store import Store, open_db, redact_url, register_checks
+from monitor.store import Store, open_db, register_checks
 from monitor.writer import Writer
 
 from .conftest import wait_for
@@ -72,9 +73,9 @@ def test_register_checks_keeps_ids_stable_and_stores_no_credentials(db) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://u:p@h.example/x?y=1", "https://h.example/x?y=1"),
+        ("https://u:p@h.example/x?y=1", "https://u:***@h.example/x?y=***"),
         ("http://h:8080/", "http://h:8080/"),
-        ("http://a@b@h/p@q", "http://h/p@q"),
+        ("http://a@b@h/p@q", "http://***@h/p@q"),
         ("h:1", "h:1"),
     ],
 )

@@ -100,7 +100,7 @@ def read_check(
         return None
     spec = CHECK_TYPES[kind]
     where = f"{where} ({kind})"
-    before = len(reader.errors)
+    before = reader.faults
     parsers = {"name": nonempty, **CHECK_KEYS, **spec.keys}
     mine = {}
     for key, raw in table.items():
@@ -123,7 +123,7 @@ def read_check(
     check_timing(reader, where, values, set(own), own_refused | refused)
     if kind == "http" and not {"url", "headers"} & (own_refused | refused):
         check_authorization(reader, where, values)
-    if len(reader.errors) > before:
+    if reader.faults > before:
         return None
     values.setdefault("name", spec.default_name(values))
     return spec.cls(**values)
@@ -144,7 +144,7 @@ def read_component(
         if isinstance(name, str) and name.strip()
         else f"component {number}"
     )
-    before = len(reader.errors)
+    before = reader.faults
     parsers = {**COMPONENT_KEYS, **{key: CHECK_KEYS[key] for key in THRESHOLD_KEYS}}
     values, refused = reader.read(where, table, parsers, handled=("check",))
     overrides = {key: values.pop(key) for key in THRESHOLD_KEYS if key in values}
@@ -190,6 +190,6 @@ def read_component(
             )
         names.setdefault(check.name, index)
         checks.append(check)
-    if len(reader.errors) > before or not component_id:
+    if reader.faults > before or not component_id:
         return None
     return Component(**{**values, "id": component_id, "checks": tuple(checks)})

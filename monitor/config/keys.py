@@ -12,9 +12,11 @@ built from the tables:
 - [monitor], [publisher] and [[maintenance]] likewise, with MonitorSettings, PublisherSettings
   and Maintenance.
 
-A parser for a new kind of value goes in values.py (or network.py, schedule.py); a rule that
-spans keys, like timeout within interval, in the section's reader (components.check_timing for
-check keys). Then document the key in docs/configuration.md.
+Every number has a lower and an upper bound, so that no value, however large, fails later in
+the scheduler or the database. A parser for a new kind of value goes in values.py (or
+network.py, schedule.py); a rule that spans keys, like timeout within interval, in the
+section's reader (components.check_timing for check keys). Then document the key in
+docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -22,10 +24,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from monitor.config import network, schedule, values
-from monitor.config.values import Parser
+from monitor.config import network, schedule, urls, values
+from monitor.config.values import DAY, YEAR, Parser
 from monitor.model import Check, HttpCheck, TcpCheck
 
 SECTIONS = ("monitor", "defaults", "publisher", "component", "maintenance")
@@ -39,8 +40,8 @@ PUBLISHER_URLS = {
 MONITOR_KEYS: dict[str, Parser] = {
     "database": values.path,
     "listen": network.listen,
-    "retention": values.duration(0, inclusive=False),
-    "concurrency": values.integer(1),
+    "retention": values.duration(0, 100 * YEAR, inclusive=False),
+    "concurrency": values.integer(1, 100_000),
     "workers": values.integer(1, 64),
 }
 PUBLISHER_KEYS: dict[str, Parser] = {
@@ -49,9 +50,9 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "page_id": values.nonempty,
     "api_key_env": values.env_name,
     "api_key_file": values.path,
-    "monitoring_for": values.duration(0, inclusive=True),
-    "rate_limit": values.positive_number,
-    "maintenance_poll": values.duration(0, inclusive=True),
+    "monitoring_for": values.duration(0, 30 * DAY, inclusive=True),
+    "rate_limit": values.number(0.01, 1000, "1 or 0.5"),
+    "maintenance_poll": values.duration(0, DAY, inclusive=True),
     "incident_name": values.template,
     "body_investigating": values.template,
     "body_update": values.template,
@@ -60,15 +61,15 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "body_backfill": values.template,
 }
 CHECK_KEYS: dict[str, Parser] = {
-    "interval": values.duration(1, inclusive=True),
-    "timeout": values.duration(0, inclusive=False),
-    "fail_after": values.integer(1),
-    "recover_after": values.integer(1),
-    "degraded_over": values.duration(0, inclusive=False),
+    "interval": values.duration(1, DAY, inclusive=True),
+    "timeout": values.duration(0, DAY, inclusive=False),
+    "fail_after": values.integer(1, 1000),
+    "recover_after": values.integer(1, 1000),
+    "degraded_over": values.duration(0, DAY, inclusive=False),
     "flaky_window": values.integer(2, 1000),
     "flaky_enter": values.fraction,
     "flaky_exit": values.fraction,
-    "flap_changes": values.integer(2),
+    "flap_changes": values.integer(2, 1000),
     "flap_window": values.integer(2, 1000),
 }
 # The status thresholds: a [[component]] may set these too, for all of its checks.
@@ -89,9 +90,10 @@ HTTP_KEYS: dict[str, Parser] = {
     "expect_status": network.expect_status,
     "expect_body": values.nonempty,
     "follow_redirects": values.boolean,
-    "max_redirects": values.integer(0),
+    "max_redirects": values.integer(0, 100),
     "tls_verify": values.boolean,
     "max_body": values.size,
+    "show_query": values.boolean,
 }
 TCP_KEYS: dict[str, Parser] = {
     "host": network.host,
@@ -112,16 +114,13 @@ MAINTENANCE_KEYS: dict[str, Parser] = {
     "start": schedule.datetime,
     "end": schedule.datetime,
     "cron": schedule.cron,
-    "duration": values.duration(0, inclusive=False),
+    "duration": values.duration(0, YEAR, inclusive=False),
     "timezone": schedule.timezone,
 }
 
 
 def _http_name(check: Mapping[str, Any]) -> str:
-    """Host and path, like "pay.example.com/healthz": no credentials, no query."""
-    url: str = check["url"]
-    parts = urlsplit(url)
-    return parts.netloc.rpartition("@")[2] + parts.path.rstrip("/")
+    return urls.host_and_path(check["url"])
 
 
 def _tcp_name(check: Mapping[str, Any]) -> str:

@@ -6,8 +6,10 @@ fix it. Each message reads `<file>: <where>: <key>: <problem>` and says what wou
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,21 +45,48 @@ def resolve_config_path(option: str | None, environ: Mapping[str, str]) -> Path:
 def load_config(path: Path) -> Config:
     """Reads and validates a file; an unreadable file or bad TOML is one message naming it."""
     try:
-        with path.open("rb") as file:
-            data = tomllib.load(file)
+        data = parse_toml(read_regular(path, CONFIG_FILE_LIMIT, "too big for a config file"))
     except FileNotFoundError:
         problem = f"no such file; pass -c PATH or set ${CONFIG_ENV}"
     except IsADirectoryError:
         problem = "is a folder; expected a TOML file"
+    except NotRegularFile:
+        problem = "cannot read: not a regular file; pass the path of a TOML file"
     except OSError as exc:
         problem = f"cannot read: {exc.strerror or exc}"
-    except UnicodeDecodeError:
-        problem = "is not UTF-8 text"
-    except tomllib.TOMLDecodeError as exc:
-        problem = f"invalid TOML: {exc}"
+    except BadToml as exc:
+        problem = str(exc)
     else:
         return parse_config(data, path)
     raise ConfigError(path, [f"{path}: {problem}"])
+
+
+class BadToml(Exception):
+    """Text that is not a TOML document we can hold; the message says why."""
+
+
+def parse_toml(raw: bytes) -> dict[str, Any]:
+    """The document in `raw`. Whatever the text, only BadToml comes out: hostile nesting and
+    numbers blow up tomllib with RecursionError and ValueError, not TOMLDecodeError."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BadToml(f"is not UTF-8 text (line {line}); save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadToml(f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise BadToml(
+            "invalid TOML: nested too deeply (arrays, tables or dotted keys inside each other); "
+            "flatten it"
+        ) from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        limit = sys.get_int_max_str_digits()
+        raise BadToml(f"invalid TOML: a number of over {limit} digits") from None
+    except MemoryError:
+        raise BadToml("invalid TOML: too big to hold in memory") from None
 
 
 def parse_config(data: Mapping[str, Any], path: Path) -> Config:
@@ -135,17 +164,36 @@ def read_api_key(
     )
 
 
-KEY_FILE_LIMIT = 64 * 1024  # an API key is a line; anything bigger is the wrong file
+CONFIG_FILE_LIMIT = 16 << 20  # far more than any config; enough to refuse /dev/zero
+KEY_FILE_LIMIT = 64 << 10  # an API key is a line; anything bigger is the wrong file
+
+
+class NotRegularFile(OSError):
+    """A FIFO, a socket or a device where a file was expected."""
+
+
+def read_regular(path: Path, limit: int, too_big: str) -> bytes:
+    """A regular file's bytes. Anything else, or a file over `limit` bytes, is refused before
+    reading: a FIFO would hang the command forever, a device like /dev/zero fill memory.
+
+    `too_big` ends the message of the OSError for a file over the limit.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder")
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(0, "not a regular file")
+        data = b"" if info.st_size > limit else handle.read(limit + 1)  # + 1: it grew meanwhile
+        if info.st_size > limit or len(data) > limit:
+            raise OSError(0, f"over {_size(limit)}, {too_big}")
+        return data
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
 
 
 def _read_key_file(file: Path) -> str:
-    """A regular file's text; a FIFO, a device or a huge file is refused before reading (one
-    would hang start-up, the other fill memory)."""
-    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(0, "not a regular file")
-        if info.st_size > KEY_FILE_LIMIT:
-            raise OSError(0, f"over {KEY_FILE_LIMIT // 1024} KiB, not an API key")
-        return handle.read(KEY_FILE_LIMIT + 1).decode("utf-8").strip()
+    return read_regular(file, KEY_FILE_LIMIT, "not an API key").decode("utf-8").strip()

@@ -1,7 +1,7 @@
 """Parsers for values that name something on the network or in HTTP: URLs, hosts, addresses.
 
 Each refuses early what a probe or the server would only fail on later, and a URL's credentials
-never reach a message.
+never reach a message: a URL is only ever shown through urls.redact_url.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from monitor.config.hosts import codepoint, name_problem
+from monitor.config.urls import redact_url, split_url
 from monitor.config.values import Invalid, quote, show
 from monitor.model import StatusRange
 
 
 def http_url(value: object) -> str:
-    shown = re.sub(r"//[^/@]*@", "//***@", value) if isinstance(value, str) else value
+    shown = redact_url(value) if isinstance(value, str) else value
     problem = f"must be an http:// or https:// URL with a host, got {show(shown)}"
     if not isinstance(value, str) or any(char.isspace() for char in value):
         raise Invalid(problem)
@@ -27,6 +28,12 @@ def http_url(value: object) -> str:
             f"percent-encode it (like %{ord(control):02X}) in a path or query"
         )
     authority = _AUTHORITY.match(value)
+    parts = split_url(value)
+    if authority and "@" not in authority["netloc"] and parts and parts.userinfo is not None:
+        raise Invalid(
+            'has an "@" after the host: if user:password@ comes before it, the password must '
+            'have "/", "?" and "#" percent-encoded (%2F, %3F, %23)'
+        )
     if authority and authority["scheme"].lower() in ("http", "https"):
         userinfo, at, host_port = authority["netloc"].rpartition("@")
         _check_host_port(host_port, "url")
@@ -79,8 +86,9 @@ def _check_host_port(text: str, key: str) -> None:
             ) from None
     elif host and (problem := name_problem(host, f"{subject} ")):
         raise Invalid(problem)
-    if port and (not port.isdigit() or not 1 <= int(port) <= 65535):
-        got = int(port) if port.isdigit() else quote(port)
+    digits = bool(port) and re.fullmatch(r"[0-9]+", port) is not None  # not isdigit: "²" is one
+    if port and (not digits or len(port) > 5 or not 1 <= int(port) <= 65535):
+        got = show(int(port[:24])) if digits else quote(port)  # int(): no leading zeros
         prefix = "port" if key == "url" else "Host port"
         raise Invalid(f"{prefix} must be 1-65535, got {got}")
 
@@ -137,7 +145,7 @@ def headers(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
-_STATUS = re.compile(r"([1-5])xx|(\d{3})(?:-(\d{3}))?", re.IGNORECASE)
+_STATUS = re.compile(r"([1-5])xx|([0-9]{3})(?:-([0-9]{3}))?", re.IGNORECASE)
 
 
 def expect_status(value: object) -> tuple[StatusRange, ...]:
@@ -177,7 +185,7 @@ def host(value: object) -> str:
     return value
 
 
-_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):(\d{1,5})")
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):([0-9]{1,5})")
 
 
 def listen(value: object) -> str:

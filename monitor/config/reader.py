@@ -14,6 +14,8 @@ from typing import Any
 
 from monitor.config.values import Invalid, Parser, show
 
+_SEE_DOCS = "see docs/configuration.md for the values it takes"
+
 
 class Reader:
     """Collects every fault in one file instead of stopping at the first."""
@@ -22,8 +24,10 @@ class Reader:
         self.path = path
         self.folder = Path(os.path.abspath(path.parent))
         self.errors: list[str] = []
+        self.faults = 0  # every fault, said or not: two places of one name share their messages
 
     def error(self, where: str, key: str, problem: str) -> None:
+        self.faults += 1
         message = f"{self.path}: {where}: {key}: {problem}"
         if message not in self.errors:
             self.errors.append(message)
@@ -57,6 +61,11 @@ class Reader:
                 values[key] = parsers[key](raw)
             except Invalid as exc:
                 self.error(where, key, str(exc))
+                refused.add(key)
+            except (ArithmeticError, ValueError, TypeError, LookupError, RecursionError) as exc:
+                # A parser's own bug on a value nobody foresaw: still a fault of this key, never
+                # a traceback. The value is not shown, since it may be a secret.
+                self.error(where, key, f"cannot be read ({type(exc).__name__}); {_SEE_DOCS}")
                 refused.add(key)
         return values, refused
 

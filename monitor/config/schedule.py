@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -25,7 +26,12 @@ def datetime(value: object) -> dt.datetime:
             moment = dt.datetime.fromisoformat(value)
     if not isinstance(moment, dt.datetime) or moment.utcoffset() is None:
         raise Invalid(f"must be {form}, got {show(value)}")
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-02:00 is in the year 10000 in UTC
+        raise Invalid(
+            f"must be {form} between the years 1 and 9999 in UTC, got {show(value)}"
+        ) from None
 
 
 def timezone(value: object) -> str:
@@ -38,6 +44,7 @@ def timezone(value: object) -> str:
     return str(value)
 
 
+_DIGITS = re.compile(r"[0-9]{1,2}")  # not str.isdigit, which takes "²"; short, for int()
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -55,10 +62,10 @@ def _cron_weekdays(field: str) -> str:
                 f'"mon,wed,fri", got {quote(item)}'
             )
         low, dash, high = item.partition("-")
-        if not low.isdigit():
+        if not _DIGITS.fullmatch(low):
             days.append(item)  # a name, a name range or "*": CronTrigger checks it
             continue
-        if not (high.isdigit() or not dash) or int(low) > 7 or int(high or low) > 7:
+        if not (_DIGITS.fullmatch(high) or not dash) or int(low) > 7 or int(high or low) > 7:
             raise Invalid(f"weekdays must be 0-7 or sun-sat, got {quote(item)}")
         first, last = int(low), int(high or low)
         if first == 0 and last > 0:  # "0-5": Sunday is last in APScheduler's week

@@ -12,6 +12,7 @@ from typing import Any
 from monitor.config import schedule
 from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS, PUBLISHER_URLS
 from monitor.config.reader import Reader
+from monitor.config.urls import redact_url
 from monitor.config.values import Invalid, fmt_time, quote, show
 from monitor.model import Maintenance, MonitorSettings, PublisherSettings
 
@@ -52,7 +53,7 @@ def read_publisher(reader: Reader, table: Mapping[str, Any]) -> PublisherSetting
             where,
             "url",
             "must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, /api, is not "
-            f"supported yet), got {show(values['url'])}",
+            f"supported yet), got {show(redact_url(values['url']))}",
         )
     if kind in ("statuspage", "instatus") and "page_id" not in table:
         reader.error(where, "page_id", f"required for {kind}: the id of the page to publish to")
@@ -75,7 +76,7 @@ def read_maintenance(
 ) -> Maintenance | None:
     """Reads one [[maintenance]]: start + end, or cron + duration, over `known` component ids."""
     where = f"maintenance {number}"
-    before = len(reader.errors)
+    before = reader.faults
     values, _ = reader.read(where, table, MAINTENANCE_KEYS)
     if "components" not in table:
         reader.error(where, "components", 'required, a list of component ids like ["api"]')
@@ -129,6 +130,6 @@ def read_maintenance(
                 schedule.cron_comes(table["cron"], values["cron"], values.get("timezone", "UTC"))
             except Invalid as exc:
                 reader.error(where, "cron", str(exc))
-    if len(reader.errors) > before:
+    if reader.faults > before:
         return None
     return Maintenance(**values)

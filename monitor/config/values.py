@@ -2,13 +2,16 @@
 
 An Invalid's message is only the problem, worded as what would be accepted; the reader adds the
 file, the place and the key. Parsers with a bound are made by a factory (`duration(1, ...)`), so a
-key table can say the bound beside the key.
+key table can say the bounds beside the key. Every number has both bounds: a value past them
+(an interval of 3,000,000 days, a threshold of 10**30, nan) is refused here, where the message
+can name the key, instead of failing later in the scheduler or the database.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import string
 import unicodedata
@@ -19,7 +22,9 @@ from typing import Any
 Parser = Callable[[object], Any]
 
 DURATION_FORM = 'a number and a unit (ms, s, m, h, d) like "250ms", "30s", "5m", "2h" or "14d"'
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+DAY = 86400.0
+YEAR = 365 * DAY
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -40,7 +45,8 @@ def show(value: object) -> str:
     if isinstance(value, str):
         return quote(value if len(value) <= 60 else value[:57] + "...")
     if isinstance(value, int | float):
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= 24 else text[:21] + "..."
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dict | list):
@@ -76,7 +82,8 @@ def slugify(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
 
 
-def duration(minimum: float, *, inclusive: bool) -> Parser:
+def duration(minimum: float, maximum: float, *, inclusive: bool) -> Parser:
+    """A duration from `minimum` (itself too if `inclusive`) to `maximum`."""
     bound = f"at least {fmt_duration(minimum)}" if inclusive else "more than 0"
 
     def parse(value: object) -> float:
@@ -86,19 +93,21 @@ def duration(minimum: float, *, inclusive: bool) -> Parser:
             raise Invalid(str(exc)) from None
         if seconds < minimum or (seconds == minimum and not inclusive):
             raise Invalid(f"must be {bound}, got {show(value)}")
+        if seconds > maximum:  # inf too, from a number of hundreds of digits
+            raise Invalid(f"must be at most {fmt_duration(maximum)}, got {show(value)}")
         return seconds
 
     return parse
 
 
-def integer(low: int, high: int | None = None) -> Parser:
-    bound = f"{low}-{high}" if high is not None else f">= {low}"
+def integer(low: int, high: int) -> Parser:
+    bound = f"{low}-{high}"
 
     def parse(value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise Invalid(f"must be an integer {bound}, got {show(value)}")
-        if value < low or (high is not None and value > high):
-            raise Invalid(f"must be {bound}, got {value}")
+        if not low <= value <= high:
+            raise Invalid(f"must be {bound}, got {show(value)}")
         return value
 
     return parse
@@ -112,36 +121,47 @@ def template(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"must be a non-empty string, got {show(value)}")
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        parts = [part for part in string.Formatter().parse(value) if part[1] is not None]
     except ValueError as exc:
         raise Invalid(
             f"is not a valid template ({exc}); write {{ and }} as {{{{ and }}}}"
         ) from None
-    unknown = [f for f in fields if f not in TEMPLATE_FIELDS]
+    unknown = [field for _, field, _, _ in parts if field not in TEMPLATE_FIELDS]
     if unknown:
         raise Invalid(
             f"unknown field {{{unknown[0]}}}; allowed: "
             + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
         )
+    # A format like {reason:>999999999} or {reason:{9}} fails or fills memory when publishing.
+    for _, field, spec, conversion in parts:
+        if spec or conversion:
+            written = (
+                field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            )
+            raise Invalid(
+                f"field {quote('{' + written + '}')} has a format; write it plain, like {{{field}}}"
+            )
     return value
 
 
-def positive_number(value: object) -> float:
-    """A number above 0, like 1 or 0.5."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"must be a number above 0, like 1 or 0.5, got {show(value)}")
-    if value <= 0:
-        raise Invalid(f"must be above 0, like 1 or 0.5, got {value}")
-    return float(value)
+def number(low: float, high: float, example: str) -> Parser:
+    """An integer or a float from `low` to `high`; nan and the infinities are refused by name,
+    since nan passes no comparison and would pass any bound written the other way round."""
+    bound = f"from {low:g} to {high:g}, like {example}"
+
+    def parse(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Invalid(f"must be a number {bound}, got {show(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Invalid(f"must be a finite number {bound}, got {show(value)}")
+        if not low <= value <= high:
+            raise Invalid(f"must be {bound}, got {show(value)}")
+        return float(value)
+
+    return parse
 
 
-def fraction(value: object) -> float:
-    """A share from 0 to 1, like 0.3 (30%)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(f"must be a number from 0 to 1, like 0.3, got {show(value)}")
-    if not 0 <= value <= 1:
-        raise Invalid(f"must be from 0 to 1, like 0.3, got {value}")
-    return float(value)
+fraction = number(0, 1, "0.3")  # a share, like 0.3 for 30%
 
 
 def choice(*choices: str) -> Parser:
@@ -172,10 +192,14 @@ def nonempty(value: object) -> str:
 
 
 def path(value: object) -> Path:
-    return Path(nonempty(value)).expanduser()
+    text = nonempty(value)
+    if "\0" in text:  # no file system takes one; os.open would raise ValueError
+        raise Invalid("must be a path, which cannot hold a NUL character (U+0000)")
+    return Path(text).expanduser()
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)([kmg]i?b|b)?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([kmg]i?b|b)?", re.IGNORECASE | re.ASCII)
+MAX_SIZE = 1 << 30
 _SIZE_UNITS = {
     "b": 1,
     "kb": 10**3,
@@ -188,17 +212,18 @@ _SIZE_UNITS = {
 
 
 def size(value: object) -> int:
-    count = 0
+    """Bytes, from 1 to MAX_SIZE: a number, or a string with a unit like "64KiB"."""
+    count: float = 0
     if isinstance(value, int) and not isinstance(value, bool):
         count = value
     elif isinstance(value, str) and (match := _SIZE.fullmatch(value)):
-        count = int(float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()])
-    if count < 1:
+        count = float(match[1]) * _SIZE_UNITS[(match[2] or "b").lower()]  # inf if hundreds long
+    if not 1 <= count <= MAX_SIZE:
         raise Invalid(
             f'must be a number of bytes or a size like "64KiB" or "1MiB", '
-            f"at least 1 byte, got {show(value)}"
+            f"from 1 byte to 1GiB, got {show(value)}"
         )
-    return count
+    return int(count)
 
 
 def slug(value: object) -> str:

@@ -55,7 +55,6 @@ from monitor.store.results import (
     heartbeat,
     month_of_day,
     prune,
-    redact_url,
     register_checks,
     rollup_rows,
 )
@@ -113,7 +112,6 @@ __all__ = [
     "record_delivery",
     "record_published",
     "record_publisher_health",
-    "redact_url",
     "register_checks",
     "rollup_rows",
     "save_check_status",

@@ -13,20 +13,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from monitor.config.urls import shown_target
 from monitor.history import N_BUCKETS, bucket_of
 from monitor.model import OUTCOMES, Component, ErrorKind, Outcome, check_key
 from monitor.store.schema import _ms
-
-
-def redact_url(url: str) -> str:
-    """Drop user:password@ from a URL so it can be stored and shown."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        authority = authority.rsplit("@", 1)[1]
-    return f"{scheme}://{authority}{slash}{path}"
 
 
 def register_checks(db: sqlite_utils.Database, components: Iterable[Component]) -> dict[str, int]:
@@ -49,7 +39,7 @@ def register_checks(db: sqlite_utils.Database, components: Iterable[Component]) 
                     "INSERT INTO checks (key, component, name, type, target) "
                     "VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET type = excluded.type, target = excluded.target",
-                    [key, component.id, check.name, check.type, redact_url(check.target)],
+                    [key, component.id, check.name, check.type, shown_target(check)],
                 )
                 row = db.execute("SELECT id FROM checks WHERE key = ?", [key]).fetchone()
                 ids[key] = int(row[0])
