@@ -78,7 +78,67 @@ BASIC_AUTH = (
 )
 LONG_LABEL = 'label "' + "a" * 57 + '..." is 64 characters long; DNS allows at most 63 per label'
 
+SIZE = 'must be a number of bytes or a size like "64KiB" or "1MiB", from 1 byte to 1GiB'
+DELIMITER = (
+    'url: has an "@" after the host: if user:password@ comes before it, the password must have '
+    '"/", "?" and "#" percent-encoded (%2F, %3F, %23)'
+)
+
 INVALID: dict[str, list[str]] = {
+    "invalid-duration-too-long.toml": [
+        '[monitor]: retention: must be at most 36500d, got "36501d"',
+        '[defaults]: interval: must be at most 1d, got "3000000d"',
+        '[publisher]: monitoring_for: must be at most 30d, got "31d"',
+        '[publisher]: maintenance_poll: must be at most 1d, got "9999999999999999999999999999999999'
+        '99999999999999999999999..."',
+        'component "Web" check 1 (http): timeout: must be at most 1d, got "2d"',
+        'maintenance 1: duration: must be at most 365d, got "366d"',
+    ],
+    "invalid-not-finite.toml": [
+        "[publisher]: rate_limit: must be a finite number from 0.01 to 1000, like 1 or 0.5, "
+        "got nan",
+        'component "Web": flaky_exit: must be a finite number from 0 to 1, like 0.3, got -inf',
+        'component "Web" check 1 (http): flaky_enter: must be a finite number from 0 to 1, like '
+        "0.3, got inf",
+    ],
+    "invalid-integer-too-big.toml": [
+        "[monitor]: concurrency: must be 1-100000, got 100001",
+        'component "Web" check 1 (http): fail_after: must be 1-1000, got 100000000000000000000...',
+        'component "Web" check 1 (http): max_redirects: must be 0-100, got 101',
+        f'component "Web" check 1 (http): max_body: {SIZE}, got 1180591620717411303424',
+        'component "Web" check 2 (tcp): port: must be 1-65535, got 1180591620717411303424',
+    ],
+    "invalid-template-format.toml": [
+        '[publisher]: incident_name: field "{component:>{9999}}" has a format; write it plain, '
+        "like {component}",
+        '[publisher]: body_update: field "{reason:>999999999}" has a format; write it plain, like '
+        "{reason}",
+        '[publisher]: body_resolved: field "{component!r}" has a format; write it plain, like '
+        "{component}",
+    ],
+    "invalid-url-password-delimiter.toml": [
+        "[publisher]: url: must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, "
+        '/api, is not supported yet), got "https://admin:***@status.example.com/api"',
+        f'component "API" check 1 (http): {DELIMITER}',
+        f'component "API" check 2 (http): {DELIMITER}',
+        'component "API" check 3 (http): url: must be an http:// or https:// URL with a host, got '
+        '"ftp://user:***@files.example.com/?token=***"',
+    ],
+    "invalid-unicode-digits.toml": [
+        '[monitor]: listen: must be "host:port" like "127.0.0.1:9464", or "" to turn the HTTP '
+        'endpoints off, got "127.0.0.1:\u0663"',
+        'component "API" check 1 (http): url: port must be 1-65535, got "\u00b2"',
+        f'component "API" check 1 (http): expect_status: {STATUS}, got "\u0662\u0660\u0660"',
+        f'maintenance 1: cron: {CRON}, got "0 2 * * \u00b2" (Unrecognized expression "\u00b2" '
+        'for field "day_of_week")',
+    ],
+    "invalid-maintenance-date-out-of-range.toml": [
+        "maintenance 1: end: must fall within the years 1-9999 in UTC, got "
+        "9999-12-31T23:00:00-02:00",
+    ],
+    "invalid-path-nul.toml": [
+        "[monitor]: database: must be a path, which cannot hold a NUL character (U+0000)",
+    ],
     "invalid-template-field.toml": [
         "[publisher]: incident_name: unknown field {state}; allowed: {component}, {status}, "
         "{reason}, {since}, {until}",
@@ -398,6 +458,10 @@ def test_no_secret_in_any_message(monkeypatch: pytest.MonkeyPatch) -> None:
         ("invalid-url-credentials.toml", "secret-token-5678"),
         ("invalid-url-credentials.toml", "default-token-1234"),
         ("invalid-header-control-character.toml", "secret"),
+        ("invalid-url-password-delimiter.toml", "pw-cachet"),
+        ("invalid-url-password-delimiter.toml", "cretPW"),
+        ("invalid-url-password-delimiter.toml", "ssPW"),
+        ("invalid-url-password-delimiter.toml", "tok3n"),
     ]:
         assert secret in (DATA / name).read_text()
         assert secret not in "\n".join(errors_of(Path(name)))

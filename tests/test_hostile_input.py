@@ -8,6 +8,8 @@ ones, and raw random text, and hold it to exit 0 or 2.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
 import math
 import os
 import re
@@ -24,10 +26,13 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from monitor import logs
 from monitor.cli import main
 from monitor.config import ALLOWED_KEYS, ConfigError, parse_config
+from monitor.config.urls import redact_url, redact_urls
+from monitor.store import open_db, register_checks
 
-from .conftest import write_config
+from .conftest import Target, write_config
 
 COMMANDS = (["validate"], ["check"], ["status"], ["history"], ["incidents"], ["export"])
 
@@ -406,3 +411,114 @@ def test_run_refuses_an_interval_of_thousands_of_years(tmp_path: Path) -> None:
     assert done.stderr.strip() == (
         f'{path}: component "Web" check 1 (tcp): interval: must be at most 1d, got "3000000d"'
     )
+
+
+# -- URLs shown without secrets -----------------------------------------------------------------
+
+LEAKY_URLS = [  # (as written, as shown): every password and query value holds "PW"
+    ("https://user:p@ssPW@host/x", "https://user:***@host/x"),
+    ("https://user:se/cretPW@host/", "https://user:***@host/"),
+    ("https://user:se?cretPW@host/", "https://user:***@host/"),
+    ("https://user:se#cretPW@host/", "https://user:***@host/"),
+    (
+        "https://admin:pw%40PW@status.example.com/api/v1",
+        "https://admin:***@status.example.com/api/v1",
+    ),
+    ("HTTPS://u:PW@[::1]:8443/x", "HTTPS://u:***@[::1]:8443/x"),
+    ("https://ghp_tokenPW@github.com/", "https://***@github.com/"),
+    ("https://:PW@host/", "https://***@host/"),
+    ("https://host/x?token=s3cr3tPW&page=2PW", "https://host/x?token=***&page=***"),
+    ("https://host/x?s3cr3tPW", "https://host/x?***"),
+    ("https://host/#access_token=PW", "https://host/#***"),
+]
+HARMLESS_URLS = ["https://host/@alice", "https://host:8080/a@b/c", "http://h:8080/", "h:1", ""]
+
+
+@pytest.mark.parametrize(("url", "shown"), LEAKY_URLS)
+def test_redact_url_hides_passwords_and_query_values(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_urls(f"GET {url} failed") == f"GET {shown} failed"
+
+
+@pytest.mark.parametrize("url", HARMLESS_URLS)
+def test_redact_url_leaves_urls_without_secrets_alone(url: str) -> None:
+    assert redact_url(url) == url
+
+
+def test_show_query_keeps_the_query() -> None:
+    url = "https://user:pw@host/x?token=abc&page=2#top"
+    assert redact_url(url, show_query=True) == "https://user:***@host/x?token=abc&page=2#top"
+
+
+@pytest.mark.parametrize(("url", "shown"), LEAKY_URLS)
+def test_log_lines_hide_passwords_and_query_values(url: str, shown: str) -> None:
+    """Through a real logger and handler, as the daemon logs: the message and its exception."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logs.Redactor())
+    logger = logging.getLogger(f"test.redaction.{id(stream)}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        raise RuntimeError(f"cannot fetch {url}")
+    except RuntimeError:
+        logger.exception("probe of %s failed", url)
+    written = stream.getvalue()
+    assert f"probe of {shown} failed" in written
+    assert f"RuntimeError: cannot fetch {shown}" in written
+    assert "PW" not in written
+
+
+def test_validate_never_prints_a_password(tmp_path: Path) -> None:
+    """The ok line of a valid file and the errors of an invalid one, over every leaky URL."""
+    checks = "".join(
+        f'  [[component.check]]\n  type = "http"\n  name = "c{number}"\n  url = "{url}"\n'
+        for number, (url, _) in enumerate(LEAKY_URLS)
+    )
+    for extra in ("", '  interval = "3000000d"\n'):
+        path = write_config(tmp_path, f'[[component]]\nname = "Web"\n{checks}{extra}')
+        result = invoke("validate", "-c", str(path))
+        assert_clean(result, (0, 2))
+        assert "PW" not in result.output, result.output
+
+
+def test_check_names_and_stored_targets_hide_secrets(tmp_path: Path) -> None:
+    """A default name is host and path; the database keeps the URL as shown, its query's values
+    only with show_query."""
+    document = {
+        "component": [
+            {
+                "name": "Web",
+                "check": [
+                    {"type": "http", "url": "https://user:p@ssPW@host/x?token=PW"},
+                    {"type": "http", "url": "https://host/y?token=abc", "show_query": True},
+                ],
+            }
+        ]
+    }
+    config = parse_config(document, tmp_path / "checks.toml")
+    assert [check.name for check in config.components[0].checks] == ["host/x", "host/y"]
+    db = open_db(tmp_path / "monitor.db")
+    try:
+        register_checks(db, config.components)
+        stored = [row[0] for row in db.execute("SELECT target FROM checks ORDER BY id")]
+    finally:
+        db.close()
+    assert stored == ["https://user:***@host/x?token=***", "https://host/y?token=abc"]
+
+
+def test_check_output_hides_secrets(target: Target, tmp_path: Path) -> None:
+    """`monitor check` probes with the URL as written (the password and the query arrive) and
+    prints neither, as a table or as JSON."""
+    url = f"http://user:p@ssPW@127.0.0.1:{target.port}/x?token=PW"
+    path = write_config(
+        tmp_path,
+        f'[monitor]\nlisten = ""\n[[component]]\nname = "Web"\n'
+        f'  [[component.check]]\n  type = "http"\n  url = "{url}"\n',
+    )
+    for args in ([], ["--json"]):
+        result = invoke("check", "-c", str(path), *args)
+        assert_clean(result, (0,))
+        assert "127.0.0.1" in result.output
+        assert "PW" not in result.output, result.output
+    assert target.count("/x") == 2

@@ -29,9 +29,7 @@ def datetime(value: object) -> dt.datetime:
     try:
         return moment.astimezone(dt.UTC)
     except OverflowError:  # 9999-12-31T23:00:00-02:00 is in the year 10000 in UTC
-        raise Invalid(
-            f"must be {form} between the years 1 and 9999 in UTC, got {show(value)}"
-        ) from None
+        raise Invalid(f"must fall within the years 1-9999 in UTC, got {show(value)}") from None
 
 
 def timezone(value: object) -> str:
