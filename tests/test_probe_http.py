@@ -334,6 +334,89 @@ async def test_a_redirect_chain_too_long_is_a_protocol_error(ctx: ProbeContext, 
     assert (result.error_kind, result.error) == (ErrorKind.PROTOCOL, "more than 0 redirects")
 
 
+class Hops:
+    """Two real servers on loopback ports of their own, so of two origins: `first` redirects as
+    its path says (/to-second/PATH, /to-first/PATH) and both record the headers of every
+    request, by server and path."""
+
+    def __init__(self) -> None:
+        self.ports: dict[str, int] = {}
+        self.headers: dict[tuple[str, str], dict[str, str]] = {}
+
+    def app(self, name: str) -> web.Application:
+        async def handle(request: web.Request) -> web.Response:
+            self.headers[(name, request.path)] = dict(request.headers)
+            where, _, rest = request.path[1:].partition("/")
+            if where in ("to-first", "to-second"):
+                raise web.HTTPFound(f"http://127.0.0.1:{self.ports[where[3:]]}/{rest}")
+            if where == "here":
+                raise web.HTTPFound(f"/{rest}")
+            return web.Response(text="landed")
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handle)
+        return app
+
+    def url(self, name: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+
+@pytest.fixture
+async def hops() -> AsyncIterator[Hops]:
+    hops = Hops()
+    async with http_server(hops.app("first")) as first, http_server(hops.app("second")) as second:
+        hops.ports.update(first=first, second=second)
+        yield hops
+
+
+SECRET_HEADERS = (
+    ("X-Api-Key", "key-SECRET"),
+    ("Authorization", "Bearer bearer-SECRET"),
+    ("Accept", "application/vnd.SECRET+json"),
+    ("Host", "api.example.test"),
+)
+
+
+async def test_no_configured_header_follows_a_redirect_to_another_origin(
+    ctx: ProbeContext, hops: Hops
+) -> None:
+    """aiohttp drops Authorization itself; a key in any other header went on to the host the
+    redirect named. Now none of the check's headers does, as browsers and curl do with
+    credentials; the first server got them all."""
+    url = hops.url("first", "/to-second/landing")
+    result = await probe(ctx, url, headers=SECRET_HEADERS, expect_body="landed")
+    assert result.outcome is Outcome.OK, result.error
+    sent = hops.headers[("first", "/to-second/landing")]
+    assert {name: sent[name] for name, _ in SECRET_HEADERS} == dict(SECRET_HEADERS)
+    got = hops.headers[("second", "/landing")]
+    assert not [value for value in got.values() if "SECRET" in value], got
+    assert "X-Api-Key" not in got and "Authorization" not in got
+    assert got["Host"] == f"127.0.0.1:{hops.ports['second']}"  # its own, not the check's
+
+
+async def test_url_credentials_do_not_follow_a_redirect_to_another_origin(
+    ctx: ProbeContext, hops: Hops
+) -> None:
+    url = hops.url("first", "/to-second/landing").replace("//", "//user:pw-SECRET@")
+    result = await probe(ctx, url, expect_body="landed")
+    assert result.outcome is Outcome.OK, result.error
+    assert "Authorization" in hops.headers[("first", "/to-second/landing")]
+    assert "Authorization" not in hops.headers[("second", "/landing")]
+
+
+async def test_headers_follow_a_redirect_within_the_origin_only_until_it_leaves(
+    ctx: ProbeContext, hops: Hops
+) -> None:
+    """Same origin: kept. Back home after a hop elsewhere: still dropped, as aiohttp does with
+    Authorization, since the way back was the other host's choice."""
+    url = hops.url("first", "/here/to-second/to-first/home")
+    result = await probe(ctx, url, headers=SECRET_HEADERS[:1], expect_body="landed")
+    assert result.outcome is Outcome.OK, result.error
+    assert hops.headers[("first", "/to-second/to-first/home")]["X-Api-Key"] == "key-SECRET"
+    assert "X-Api-Key" not in hops.headers[("second", "/to-first/home")]
+    assert "X-Api-Key" not in hops.headers[("first", "/home")]
+
+
 # -- big bodies --------------------------------------------------------------------------------
 
 

@@ -28,8 +28,8 @@ def http_url(value: object) -> str:
             f"percent-encode it (like %{ord(control):02X}) in a path or query"
         )
     authority = _AUTHORITY.match(value)
-    parts = split_url(value)
-    if authority and "@" not in authority["netloc"] and parts and parts.userinfo is not None:
+    shown_parts = split_url(value)
+    if authority and "@" not in authority["netloc"] and shown_parts and shown_parts.userinfo:
         raise Invalid(
             'has an "@" after the host: if user:password@ comes before it, the password must '
             'have "/", "?" and "#" percent-encoded (%2F, %3F, %23)'

@@ -135,9 +135,8 @@ def template(value: object) -> str:
     # A format like {reason:>999999999} or {reason:{9}} fails or fills memory when publishing.
     for _, field, spec, conversion in parts:
         if spec or conversion:
-            written = (
-                field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            )
+            written = f"{field}!{conversion}" if conversion else f"{field}"
+            written += f":{spec}" if spec else ""
             raise Invalid(
                 f"field {quote('{' + written + '}')} has a format; write it plain, like {{{field}}}"
             )

@@ -8,6 +8,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from monitor.model import ErrorKind, HttpCheck, Outcome, ProbeResult
@@ -55,6 +56,7 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
             max_redirects=check.max_redirects + 1,
             ssl=ctx.ssl_context(check.tls_verify),
             timeout=aiohttp.ClientTimeout(total=check.timeout + _BACKSTOP),
+            middlewares=(_headers_stay_home(check),) if check.headers else None,
         ) as response:
             return await _judge(check, response, start)
     except TimeoutError:
@@ -78,6 +80,35 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
             message = "redirect to a host that cannot be looked up"
             return ProbeResult.failed(ErrorKind.PROTOCOL, message, perf_counter() - start)
         raise
+
+
+def _headers_stay_home(check: HttpCheck) -> aiohttp.ClientMiddlewareType:
+    """Drops the check's headers from every request after a redirect has left the origin (scheme,
+    host and port) of its URL, as browsers and curl drop credentials.
+
+    aiohttp drops only Authorization, so a key in X-Api-Key, or the check's own Host, would go to
+    whatever host a redirect names. Dropped for the rest of the chain, even back home: the way
+    back is the other host's choice, and aiohttp keeps Authorization dropped too.
+    """
+    names = [name for name, _ in check.headers]
+    home: URL | None = None
+    left = False
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal home, left
+        origin = request.url.origin()
+        home = home or origin
+        left = left or origin != home
+        if left:
+            for name in names:
+                request.headers.popall(name, None)
+            if hdrs.HOST not in request.headers and request.url.host_port_subcomponent:
+                request.headers[hdrs.HOST] = request.url.host_port_subcomponent
+        return await handler(request)
+
+    return middleware
 
 
 async def _judge(check: HttpCheck, response: aiohttp.ClientResponse, start: float) -> ProbeResult:
