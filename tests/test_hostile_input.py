@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from monitor import logs
 from monitor.cli import main
+from monitor.cli.common import BUG_ON_FILE
 from monitor.config import ALLOWED_KEYS, ConfigError, parse_config
 from monitor.config.urls import redact_url, redact_urls
 from monitor.store import open_db, register_checks
@@ -60,6 +61,7 @@ def assert_clean(result: Result, codes: tuple[int, ...] = (2,)) -> None:
     )
     assert result.exit_code in codes, result.output
     assert "Traceback" not in result.output
+    assert "inside the monitor, a bug" not in result.output, result.output
 
 
 # -- files that cannot be read as a config ------------------------------------------------------
@@ -161,6 +163,22 @@ def test_a_file_of_exactly_16_mib_is_read(tmp_path: Path) -> None:
     assert path.stat().st_size == 16 * 1024 * 1024
     result = invoke("validate", "-c", str(path))
     assert_clean(result, (0,))
+
+
+def test_a_bug_on_a_file_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever slips past the parsers: one line naming the file, exit 2. The validation is
+    made to fail here, since no file is known to trip a bug any more."""
+
+    def broken(*args: object) -> None:
+        raise KeyError("port")
+
+    monkeypatch.setattr("monitor.config.loader.parse_config", broken)
+    path = write_config(tmp_path, ONE_CHECK)
+    result = invoke("validate", "-c", str(path))
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert result.output.strip() == f"{path}: {BUG_ON_FILE.format('KeyError')}"
 
 
 # -- random documents ---------------------------------------------------------------------------

@@ -34,6 +34,14 @@ def load(config_path: str | None) -> Config:
         for line in exc.errors:
             click.echo(line, err=True)
         sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - a file that trips our own bug still gets a line
+        click.echo(f"{path}: {BUG_ON_FILE.format(type(exc).__name__)}", err=True)
+        sys.exit(2)
+
+
+BUG_ON_FILE = (
+    "cannot be read: {} inside the monitor, a bug; please report it with the file (secrets removed)"
+)
 
 
 def check_components(config: Config, components: tuple[str, ...]) -> None:

@@ -185,10 +185,11 @@ def read_regular(path: Path, limit: int, too_big: str) -> bytes:
             raise IsADirectoryError(errno.EISDIR, "is a folder")
         if not stat.S_ISREG(info.st_mode):
             raise NotRegularFile(0, "not a regular file")
-        data = b"" if info.st_size > limit else handle.read(limit + 1)  # + 1: it grew meanwhile
-        if info.st_size > limit or len(data) > limit:
-            raise OSError(0, f"over {_size(limit)}, {too_big}")
-        return data
+        if info.st_size <= limit:
+            data = handle.read(limit + 1)  # + 1: a file that grew since fstat is caught too
+            if len(data) <= limit:
+                return data
+        raise OSError(0, f"over {_size(limit)}, {too_big}")
 
 
 def _size(limit: int) -> str:
