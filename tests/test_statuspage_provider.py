@@ -538,3 +538,25 @@ async def test_the_fake_limits_unpaginated_component_lists(
             async with session.get(url) as response:
                 statuses.append((response.status, response.headers.get("Retry-After")))
     assert statuses == [(200, None), (420, "60")]
+
+
+async def test_what_the_page_says_reaches_no_message_with_a_password_or_query_value() -> None:
+    """A redirect's Location and a page's error text end up in the log, `monitor status` and
+    the database: no password or query value from them may."""
+
+    async def redirect(_: web.Request) -> web.Response:
+        location = "http://admin:hunter2@127.0.0.1/v1?token=abc123"
+        return web.Response(status=302, headers={"Location": location}, text=location)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    async with http_server(app) as port:
+        provider = StatuspageProvider(f"http://127.0.0.1:{port}/v1", PAGE, KEY, RateLimiter(FAST))
+        try:
+            with pytest.raises(Rejected) as caught:
+                await provider.components()
+        finally:
+            await provider.close()
+    message = str(caught.value)
+    assert "redirected to http://admin:***@127.0.0.1/v1?token=***" in message
+    assert "hunter2" not in message and "abc123" not in message

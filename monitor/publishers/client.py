@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 
+from monitor.config.urls import redact_urls
 from monitor.publishers.base import (
     MAX_PAUSE,
     NotFound,
@@ -79,7 +80,10 @@ class ApiClient:
         self._session: aiohttp.ClientSession | None = None
 
     def redact(self, text: str) -> str:
-        return text.replace(self._secret, "[redacted]") if self._secret else text
+        """No API key and no URL password or query value in what the page or the network said:
+        these messages reach the log, `monitor status` and the database."""
+        text = text.replace(self._secret, "[redacted]") if self._secret else text
+        return redact_urls(text)
 
     async def close(self) -> None:
         if self._session is not None:
