@@ -55,7 +55,7 @@ BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 AUTH_RETRY = 60.0
 
-Outcome = Callable[[str], None]  # "ok" | "retry" | "error", for the metrics
+RequestCounter = Callable[[str], None]  # "ok" | "retry" | "error", for the metrics
 
 
 class Delivery:
@@ -68,7 +68,7 @@ class Delivery:
         planner: Planner,
         *,
         current: Callable[[str], ComponentStatus],
-        on_request: Outcome = lambda outcome: None,
+        on_request: RequestCounter = lambda outcome: None,
         on_maintenance: Callable[[set[str]], None] | None = None,
         maintenance_poll: float = 60.0,
         clock: Callable[[], float] = time.time,

@@ -22,20 +22,14 @@ from zoneinfo import ZoneInfo
 from monitor.state import OUTAGE, Status
 
 # Latency histogram bucket upper bounds in milliseconds; the last bucket is everything above.
+# The stored rollups count with these edges (monitor.store.codes.LATENCY_BUCKETS_MS): never
+# change one, tests/test_storage_format.py holds them.
 BUCKETS_MS: tuple[float, ...] = (
     1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700,
     1000, 1500, 2000, 3000, 5000, 7000, 10000, 15000, 20000, 30000,
 )  # fmt: skip
 BUCKET_BOUNDS_US = tuple(int(b * 1000) for b in BUCKETS_MS)
 N_BUCKETS = len(BUCKETS_MS) + 1
-
-SEVERITY = {
-    Status.OPERATIONAL: 0,
-    Status.UNDER_MAINTENANCE: 1,
-    Status.DEGRADED_PERFORMANCE: 2,
-    Status.PARTIAL_OUTAGE: 3,
-    Status.MAJOR_OUTAGE: 4,
-}
 
 
 def bucket_of(latency_us: int) -> int:
@@ -59,7 +53,9 @@ def percentile(counts: Sequence[int], q: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class StatusChange:
+    """A change of a component's own status, as stored in `transitions`."""
+
     at: float
     before: Status
     after: Status
@@ -106,7 +102,7 @@ class Summary:
     time_in: dict[Status, float] = field(default_factory=dict)
 
 
-def timeline(changes: Sequence[Change], since: float, until: float) -> list[Segment]:
+def timeline(changes: Sequence[StatusChange], since: float, until: float) -> list[Segment]:
     """The component's status over [since, until) as segments, from its changes in time order.
     Before its first change it had that change's `before` status."""
     if not changes:
@@ -148,7 +144,7 @@ def merge_runs(runs: Iterable[tuple[float, float]]) -> list[tuple[float, float]]
     return merged
 
 
-def periods(changes: Sequence[Change], since: float, until: float) -> list[Period]:
+def periods(changes: Sequence[StatusChange], since: float, until: float) -> list[Period]:
     """Incidents overlapping the window: each run of outage statuses, wall-clock."""
     out: list[Period] = []
     current: tuple[float, Status, str] | None = None
@@ -161,7 +157,7 @@ def periods(changes: Sequence[Change], since: float, until: float) -> list[Perio
         if change.after in OUTAGE:
             if current is None:
                 current = (change.at, change.after, change.reason)
-            elif SEVERITY[change.after] > SEVERITY[current[1]]:
+            elif change.after.severity > current[1].severity:
                 current = (current[0], change.after, current[2] or change.reason)
         elif current is not None:
             if change.at > since:
@@ -173,7 +169,7 @@ def periods(changes: Sequence[Change], since: float, until: float) -> list[Perio
 
 
 def summarise(
-    changes: Sequence[Change],
+    changes: Sequence[StatusChange],
     runs: Sequence[tuple[float, float]],
     since: float,
     until: float,
@@ -248,7 +244,7 @@ def _days(
             Day(
                 date=date,
                 uptime=time_in.get(Status.OPERATIONAL, 0.0) / counted if counted > 0 else None,
-                worst_status=max(time_in, key=SEVERITY.__getitem__) if time_in else None,
+                worst_status=max(time_in, key=lambda s: s.severity) if time_in else None,
             )
         )
     return days

@@ -82,13 +82,6 @@ class RemoteComponent:
     is_group: bool = False
 
 
-SEVERITY = {
-    Status.OPERATIONAL: 0,
-    Status.UNDER_MAINTENANCE: 0,
-    Status.DEGRADED_PERFORMANCE: 1,
-    Status.PARTIAL_OUTAGE: 2,
-    Status.MAJOR_OUTAGE: 3,
-}
 WORDS = {
     Status.OPERATIONAL: "operational",
     Status.DEGRADED_PERFORMANCE: "degraded performance",
@@ -193,7 +186,7 @@ def _time(seconds: float) -> str:
 
 def _worst(statuses: Sequence[Status | None]) -> Status:
     known = [s for s in statuses if s is not None]
-    return max(known, key=SEVERITY.__getitem__, default=Status.OPERATIONAL)
+    return max(known, key=lambda s: s.severity, default=Status.OPERATIONAL)
 
 
 def _episode_end(pending: Sequence[Pending], start: int, now: float, hold: float) -> int | None:
@@ -290,7 +283,7 @@ class Planner:
 
     def _backfill(self, target: Target, remote: Remote, episode: Sequence[Pending]) -> Action:
         start, end = episode[0], episode[-1]
-        worst_entry = max(episode, key=lambda p: SEVERITY[p.after])
+        worst_entry = max(episode, key=lambda p: p.after.severity)
         body = self._words(
             self.t.backfill,
             target,
@@ -329,7 +322,7 @@ class Planner:
             started_at=start.at,
             recovered_at=recovered,
             worst=worst,
-            last_reason=max(pending, key=lambda p: SEVERITY[p.after]).reason,
+            last_reason=max(pending, key=lambda p: p.after.severity).reason,
             page_status=last.after,
             target=last.after,
         )

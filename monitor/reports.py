@@ -13,7 +13,7 @@ from monitor.config import parse_duration
 from monitor.history import periods as find_periods
 from monitor.history import summarise
 from monitor.model import Component, Config, check_key
-from monitor.store import HistoryReader, Store
+from monitor.store import Store
 from monitor.views import history_document, incidents_document, rfc3339
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -80,31 +80,29 @@ def history(
     tz: ZoneInfo | dt.timezone,
     now: float,
 ) -> dict[str, Any]:
-    reader = HistoryReader(store.db)
-    runs = reader.runs()
+    runs = store.runs()
     check_ids = store.check_ids()
     # Hourly rollups live as long as raw results; older windows read the daily ones.
     hourly = since >= now - config.monitor.retention + 3600
     rows = []
     for component in _selected(config, ids):
-        summary = summarise(reader.changes(component.id), runs, since, until, tz)
+        summary = summarise(store.changes(component.id), runs, since, until, tz)
         ids_of = [
             check_ids[key]
             for key in (check_key(component, check) for check in component.checks)
             if key in check_ids
         ]
-        rows.append((component, summary, reader.rollup(ids_of, since, until, hourly)))
+        rows.append((component, summary, store.rollup(ids_of, since, until, hourly)))
     return history_document(since, until, rows)
 
 
 def incidents(
     config: Config, store: Store, since: float, until: float, publisher: str
 ) -> dict[str, Any]:
-    reader = HistoryReader(store.db)
-    published = reader.published(publisher)
+    published = store.published(publisher)
     rows = []
     for component in config.components:
-        for period in find_periods(reader.changes(component.id), since, until):
+        for period in find_periods(store.changes(component.id), since, until):
             end = period.end if period.end is not None else until
             incident = next(
                 (
@@ -126,21 +124,16 @@ def export(
     store: Store, since: float, until: float, component: str | None
 ) -> Iterator[dict[str, Any]]:
     """Raw results as the contract's objects, one at a time: nothing is loaded in memory."""
-    for result in HistoryReader(store.db).export(since, until, component):
+    for result in store.export(since, until, component):
         yield {
             "component": result.component,
             "check": result.check,
-            "at": rfc3339_ms(result.at_ms),
+            "at": rfc3339(result.at_ms / 1000, ms=True),
             "outcome": result.outcome.value,
             "latency_ms": result.latency_ms,
             "status_code": result.status_code,
             "error": f"{result.error_kind}: {result.error}" if result.error else None,
         }
-
-
-def rfc3339_ms(at_ms: int) -> str:
-    moment = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}Z"
 
 
 __all__ = ["BadTime", "export", "history", "incidents", "parse_when", "rfc3339"]

@@ -31,8 +31,13 @@ class CheckState(StrEnum):
     FLAKY = "flaky"
     DOWN = "down"
 
+    @property
+    def severity(self) -> int:
+        """How bad: up < slow < flaky < down. "Worse than" is a greater severity."""
+        return _CHECK_SEVERITY[self]
 
-SEVERITY = {CheckState.UP: 0, CheckState.SLOW: 1, CheckState.FLAKY: 2, CheckState.DOWN: 3}
+
+_CHECK_SEVERITY = {CheckState.UP: 0, CheckState.SLOW: 1, CheckState.FLAKY: 2, CheckState.DOWN: 3}
 
 
 class Status(StrEnum):
@@ -41,6 +46,22 @@ class Status(StrEnum):
     PARTIAL_OUTAGE = "partial_outage"
     MAJOR_OUTAGE = "major_outage"
     UNDER_MAINTENANCE = "under_maintenance"
+
+    @property
+    def severity(self) -> int:
+        """How bad: operational < under_maintenance < degraded_performance < partial_outage <
+        major_outage. "Worse than" is a greater severity: a day's worst status, an incident's
+        worst. Maintenance is no outage but not quite operational either."""
+        return _STATUS_SEVERITY[self]
+
+
+_STATUS_SEVERITY = {
+    Status.OPERATIONAL: 0,
+    Status.UNDER_MAINTENANCE: 1,
+    Status.DEGRADED_PERFORMANCE: 2,
+    Status.PARTIAL_OUTAGE: 3,
+    Status.MAJOR_OUTAGE: 4,
+}
 
 
 OUTAGE = frozenset({Status.DEGRADED_PERFORMANCE, Status.PARTIAL_OUTAGE, Status.MAJOR_OUTAGE})
@@ -128,7 +149,7 @@ def _raw_state(down: bool, flaky: bool, slow: bool) -> CheckState:
 
 
 def _worse(a: CheckState, b: CheckState) -> CheckState:
-    return a if SEVERITY[a] >= SEVERITY[b] else b
+    return a if a.severity >= b.severity else b
 
 
 def step_check(
@@ -306,4 +327,4 @@ def step_component(
 
 
 def worst(states: Sequence[CheckState]) -> CheckState:
-    return max(states, key=SEVERITY.__getitem__, default=CheckState.UP)
+    return max(states, key=lambda state: state.severity, default=CheckState.UP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from monitor.history import Period, Summary, percentile
 from monitor.incidents import Remote
@@ -13,10 +13,21 @@ from monitor.model import Component, check_key
 from monitor.state import CheckStatus, ComponentStatus
 
 
-def rfc3339(seconds: float | None) -> str | None:
+@overload
+def rfc3339(seconds: float, *, ms: bool = False) -> str: ...
+@overload
+def rfc3339(seconds: None, *, ms: bool = False) -> None: ...
+def rfc3339(seconds: float | None, *, ms: bool = False) -> str | None:
+    """The one way a time is written for people and programs: RFC 3339 in UTC, to the second
+    ("2026-01-01T12:00:00Z", a fraction cut off) or with `ms` to the millisecond
+    ("2026-01-01T12:00:00.250Z"). None stays None (null in JSON)."""
     if seconds is None:
         return None
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not ms:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at_ms = round(seconds * 1000)
+    moment = dt.datetime.fromtimestamp(at_ms // 1000, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}Z"
 
 
 def open_incidents(remotes: Mapping[str, Remote]) -> dict[str, dict[str, str]]:

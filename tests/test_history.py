@@ -197,12 +197,8 @@ def test_percentiles_from_rollups_are_within_one_bucket_of_raw(tmp_path: Path) -
         writer.submit((start_ms + n * 500, ids["api/home"], 0, latency, 200, None, None))
     writer.stop()
     store = Store.open(path)
-    from monitor.store import HistoryReader
-
     for hourly in (True, False):
-        ok, slow, fail, total_us, buckets = HistoryReader(store.db).rollup(
-            [ids["api/home"]], D0, D0 + 86400, hourly
-        )
+        ok, slow, fail, total_us, buckets = store.rollup([ids["api/home"]], D0, D0 + 86400, hourly)
         assert (ok, slow, fail) == (20000, 0, 0) and total_us == sum(latencies)
         ordered = sorted(latencies)
         for q in (0.5, 0.95, 0.99):
@@ -298,11 +294,7 @@ def test_long_windows_add_months_and_days_exactly(tmp_path: Path, first: str, la
         if since * 1000 <= at_ms < until * 1000:
             expected[outcome] += 1
     store = Store.open(path)
-    from monitor.store import HistoryReader
-
-    ok, slow, fail, _, buckets = HistoryReader(store.db).rollup(
-        [ids["api/home"]], since, until, False
-    )
+    ok, slow, fail, _, buckets = store.rollup([ids["api/home"]], since, until, False)
     store.close()
     assert [ok, slow, fail] == expected
     assert sum(buckets) == ok + slow

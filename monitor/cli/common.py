@@ -3,10 +3,12 @@ opening the database for reading. How they print is in output.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -108,11 +110,25 @@ def _bad_window(name: str, message: str) -> click.BadParameter:
     return click.BadParameter(message, ctx=ctx, param=param, param_hint=hint)
 
 
-def open_store(config: Config) -> Store:
-    """Open the database read-only for a command that only reads, or exit 2 naming the file:
-    missing, not ours, or of another schema version. Nothing on disk changes either way."""
+@contextlib.contextmanager
+def reading(config: Config) -> Iterator[Store]:
+    """The database, read-only, for a command that only reads; closed after the block. A
+    database error, on opening (missing, not ours, of another schema version) or while reading
+    (a damaged file), exits 2 with the message naming the file, as in every command. Nothing
+    on disk changes either way."""
     try:
-        return Store.open(config.monitor.database)
+        store = Store.open(config.monitor.database)
     except StoreError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+        store_failed(exc)
+    try:
+        yield store
+    except StoreError as exc:
+        store_failed(exc)
+    finally:
+        store.close()
+
+
+def store_failed(exc: StoreError, prefix: str = "") -> NoReturn:
+    """Exit 2 with the store's message: the one exit code of a database error."""
+    click.echo(f"{prefix}{exc}", err=True)
+    sys.exit(2)

@@ -14,8 +14,8 @@ from monitor.cli.common import (
     check_components,
     config_option,
     load,
-    open_store,
     parse_window,
+    reading,
     window_options,
 )
 from monitor.cli.output import Column, Layout, console, day_bar, day_legend, literal, styled
@@ -76,11 +76,8 @@ def history(
     config = load(config_path)
     check_components(config, components)
     start, end, zone = parse_window(since, until, tz)
-    store = open_store(config)
-    try:
+    with reading(config) as store:
         document = reports.history(config, store, components, start, end, zone, time.time())
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -119,11 +116,8 @@ def incidents(config_path: str | None, since: str, until: str, tz: str, as_json:
     """
     config = load(config_path)
     start, end, _ = parse_window(since, until, tz)
-    store = open_store(config)
-    try:
+    with reading(config) as store:
         document = reports.incidents(config, store, start, end, config.publisher.type)
-    finally:
-        store.close()
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
@@ -160,9 +154,8 @@ def export(
     if component is not None:
         check_components(config, (component,))
     start, end, _ = parse_window(since, until, tz)
-    store = open_store(config)
     out = sys.stdout
-    try:
+    with reading(config) as store:
         rows = reports.export(store, start, end, component)
         if fmt == "json":
             for row in rows:
@@ -172,5 +165,3 @@ def export(
             writer.writeheader()
             for row in rows:
                 writer.writerow(row)
-    finally:
-        store.close()

@@ -13,7 +13,7 @@ import click
 from rich.text import Text
 
 from monitor import logs
-from monitor.cli.common import check_components, config_option, load
+from monitor.cli.common import check_components, config_option, load, store_failed
 from monitor.cli.output import Column, Layout, console, literal
 from monitor.config import ConfigError
 from monitor.lock import DaemonLock, LockError, LockHeld
@@ -58,8 +58,7 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
             click.echo(line, err=True)
         sys.exit(2)
     except StoreError as exc:
-        click.echo(f"{config.path}: [monitor] database: {exc}", err=True)
-        sys.exit(2)
+        store_failed(exc, prefix=f"{config.path}: [monitor] database: ")
     finally:
         lock.release()
 

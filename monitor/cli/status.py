@@ -10,12 +10,11 @@ from typing import Any
 import click
 from rich.text import Text
 
-from monitor.cli.common import config_option, load, open_store
+from monitor.cli.common import config_option, load, reading
 from monitor.cli.output import Column, Layout, console, literal, styled
 from monitor.model import check_key
 from monitor.staleness import STALE_INTERVALS, describe, is_stale
 from monitor.state import CheckStatus
-from monitor.store import HistoryReader
 from monitor.views import DaemonView, PublisherView, open_incidents, status_document
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
@@ -58,16 +57,12 @@ def status(config_path: str | None, as_json: bool) -> None:
     Example: monitor status --json
     """
     config = load(config_path)
-    store = open_store(config)
     publisher = config.publisher.type
-    try:
+    with reading(config) as store:
         checks, components = store.statuses()
         remotes, queued, error = store.publishing(publisher)
-        reader = HistoryReader(store.db)
-        last_run = reader.last_run()
-        runs = reader.runs()
-    finally:
-        store.close()
+        last_run = store.last_run()
+        runs = store.runs()
     last_seen, ended = last_run if last_run is not None else (None, None)
     now = time.time()
     run_start = runs[-1][0] if runs else 0.0

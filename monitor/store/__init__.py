@@ -8,12 +8,21 @@ deletes a prefix; an export over a time range is a range scan. Names and targets
 
 Writes from the daemon go through `monitor.writer.Writer`, which owns the only writing connection.
 
-`schema` has the migrations; `database` opens the file (`open_db` to write, `open_readonly`
-for the CLI) and refuses one that is not ours; `results` the probe results and their rollups;
-`status` the engine's saved state and transitions; `outbox` what the publishers owe the page;
-`reader` the read side. Import from `monitor.store`: the layout inside may change.
+`codes` is the one table of every code stored (what a stored number or word means); `schema`
+has the migrations; `database` opens the file (`open_db` to write, `open_readonly` for the CLI)
+and refuses one that is not ours; `results` the probe results and their rollups; `status` the
+engine's saved state and transitions; `outbox` what the publishers owe the page; `saved` the
+state kept as versioned JSON; `reader` the read side, `Store`. Import from `monitor.store`: the
+layout inside may change.
 """
 
+from monitor.store.codes import (
+    ERROR_KIND_CODE,
+    OUTBOX_DELIVERED,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    OUTCOME_CODE,
+)
 from monitor.store.database import (
     SCHEMA_VERSION,
     NewerSchema,
@@ -28,23 +37,16 @@ from monitor.store.database import (
     schema_version,
 )
 from monitor.store.outbox import (
-    OUTBOX_DELIVERED,
-    OUTBOX_FAILED,
-    OUTBOX_PENDING,
-    decode_remote,
-    encode_remote,
     load_outbox,
     record_delivery,
     record_published,
     record_publisher_health,
     save_outbox_entry,
 )
-from monitor.store.reader import HistoryReader, Store
+from monitor.store.reader import Store
 from monitor.store.results import (
     EPOCH,
-    ERROR_KIND_CODE,
     INSERT_RESULTS,
-    OUTCOME_CODE,
     UPSERT_DAY,
     UPSERT_HOUR,
     UPSERT_MONTH,
@@ -58,12 +60,16 @@ from monitor.store.results import (
     register_checks,
     rollup_rows,
 )
+from monitor.store.saved import (
+    decode_check_status,
+    decode_remote,
+    encode_check_status,
+    encode_remote,
+)
 from monitor.store.schema import migrations
 from monitor.store.status import (
     Stmt,
     StoredTransition,
-    decode_check_status,
-    encode_check_status,
     load_statuses,
     save_check_status,
     save_component_status,
@@ -82,7 +88,6 @@ __all__ = [
     "UPSERT_DAY",
     "UPSERT_HOUR",
     "UPSERT_MONTH",
-    "HistoryReader",
     "NewerSchema",
     "NoDatabase",
     "NotOurDatabase",

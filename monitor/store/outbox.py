@@ -7,17 +7,20 @@ publisher and component, what the page now shows (`publish_state`).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-
 import sqlite_utils
 
-from monitor.incidents import IncidentStatus, Pending, Remote
-from monitor.state import ComponentTransition, Status
+from monitor.incidents import Pending, Remote
+from monitor.state import ComponentTransition
+from monitor.store.codes import (
+    OUTBOX_DELIVERED,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    STATUS_CODE,
+    STATUS_OF,
+)
+from monitor.store.saved import decode_remote, encode_remote
 from monitor.store.schema import _ms
 from monitor.store.status import Stmt
-
-OUTBOX_PENDING, OUTBOX_DELIVERED, OUTBOX_FAILED = 0, 1, 2
 
 
 def save_outbox_entry(publisher: str, component: str, transition: ComponentTransition) -> Stmt:
@@ -29,26 +32,11 @@ def save_outbox_entry(publisher: str, component: str, transition: ComponentTrans
             publisher,
             component,
             _ms(transition.at),
-            transition.before.value,
-            transition.after.value,
+            STATUS_CODE[transition.before],
+            STATUS_CODE[transition.after],
             transition.reason,
         ),
     )
-
-
-def encode_remote(remote: Remote) -> str:
-    return json.dumps(asdict(remote), separators=(",", ":"))
-
-
-def decode_remote(data: str) -> Remote:
-    fields = json.loads(data)
-    for name in ("worst", "page_status"):
-        if fields[name] is not None:
-            fields[name] = Status(fields[name])
-    fields["target"] = Status(fields["target"])
-    if fields["incident_status"] is not None:
-        fields["incident_status"] = IncidentStatus(fields["incident_status"])
-    return Remote(**fields)
 
 
 def load_outbox(
@@ -62,11 +50,11 @@ def load_outbox(
         out[component] = (decode_remote(data), [])
     for id_, component, at, before, after, reason in db.execute(
         "SELECT id, component, at, before, after, reason FROM outbox "
-        "WHERE publisher = ? AND state = 0 ORDER BY id",
+        f"WHERE publisher = ? AND state = {OUTBOX_PENDING} ORDER BY id",  # the partial index
         [publisher],
     ):
         remote, pending = out.setdefault(component, (None, []))
-        pending.append(Pending(id_, at / 1000, Status(before), Status(after), reason))
+        pending.append(Pending(id_, at / 1000, STATUS_OF[before], STATUS_OF[after], reason))
     return out
 
 
@@ -89,7 +77,7 @@ def record_delivery(
         if through is not None:
             db.execute(
                 "UPDATE outbox SET state = ?, error = ?, done_at = ? "
-                "WHERE publisher = ? AND component = ? AND state = 0 AND id <= ?",
+                f"WHERE publisher = ? AND component = ? AND state = {OUTBOX_PENDING} AND id <= ?",
                 [
                     OUTBOX_FAILED if error else OUTBOX_DELIVERED,
                     error,

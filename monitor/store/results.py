@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from monitor.config.urls import shown_target
-from monitor.history import N_BUCKETS, bucket_of
-from monitor.model import OUTCOMES, Component, ErrorKind, Outcome, check_key
+from monitor.model import Component, ErrorKind, Outcome, check_key
+from monitor.store.codes import N_LATENCY_BUCKETS, OUTCOME_FAIL, bucket_of
 from monitor.store.schema import _ms
 
 
@@ -54,21 +54,7 @@ INSERT_RESULTS = (
     "(at, check_id, outcome, latency_us, status_code, error_kind, error) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-
-OUTCOME_CODE = {outcome: index for index, outcome in enumerate(OUTCOMES)}
-# How each error kind is stored: a file format. A new kind takes the next code; a code is never
-# renumbered nor reused. The codes are the kinds' positions in ERROR_KINDS, which reads them back.
-ERROR_KIND_CODE: dict[ErrorKind, int] = {
-    ErrorKind.TIMEOUT: 0,
-    ErrorKind.REFUSED: 1,
-    ErrorKind.DNS: 2,
-    ErrorKind.TLS: 3,
-    ErrorKind.STATUS: 4,
-    ErrorKind.BODY: 5,
-    ErrorKind.RESET: 6,
-    ErrorKind.PROTOCOL: 7,
-    ErrorKind.CONFIG: 8,
-}
+"""Rows whose outcome and error kind are their codes in monitor.store.codes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +86,7 @@ EPOCH = dt.date(1970, 1, 1)
 
 def _rollup_upsert(table: str, key: str) -> str:
     columns = ["check_id", key, "ok", "slow", "fail", "latency_us"] + [
-        f"b{i}" for i in range(N_BUCKETS)
+        f"b{i}" for i in range(N_LATENCY_BUCKETS)
     ]
     added = ", ".join(f"{c} = {c} + excluded.{c}" for c in columns[2:])
     return (
@@ -133,9 +119,10 @@ def rollup_rows(
         for table, key in ((hours, hour), (days, day), (months, month)):
             entry = table.get((check_id, key))
             if entry is None:
-                entry = table[(check_id, key)] = [check_id, key, 0, 0, 0, 0] + [0] * N_BUCKETS
-            entry[2 + outcome] += 1
-            if outcome != 2:  # failures have no meaningful latency
+                entry = [check_id, key, 0, 0, 0, 0] + [0] * N_LATENCY_BUCKETS
+                table[(check_id, key)] = entry
+            entry[2 + outcome] += 1  # the columns ok, slow, fail: outcome codes 0, 1, 2
+            if outcome != OUTCOME_FAIL:  # failures have no meaningful latency
                 entry[5] += latency_us
                 entry[6 + bucket_of(latency_us)] += 1
     return list(hours.values()), list(days.values()), list(months.values())

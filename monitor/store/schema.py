@@ -1,7 +1,9 @@
 """The schema: every migration, in the order users' databases recorded them.
 
 Migrations are named after their functions and applied in the order they are defined here, so a
-migration is never renamed, reordered or edited once released: add a new one at the end.
+migration is never renamed, reordered or edited once released: add a new one at the end. A
+migration reads no constant of the live code (an enum, a bucket count): what it writes is
+spelled out here, so the file a migration makes never changes with the code around it.
 Times are integer milliseconds since the Unix epoch, latencies integer microseconds.
 """
 
@@ -9,8 +11,6 @@ from __future__ import annotations
 
 import sqlite_utils
 from sqlite_utils import Migrations
-
-from monitor.history import N_BUCKETS
 
 migrations = Migrations("monitor")
 
@@ -107,7 +107,8 @@ def m003_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
-_BUCKET_COLUMNS = ", ".join(f"b{i} INTEGER NOT NULL DEFAULT 0" for i in range(N_BUCKETS))
+# The 28 latency bucket columns of m004 and m005, b0..b27, as released.
+_BUCKET_COLUMNS = ", ".join(f"b{i} INTEGER NOT NULL DEFAULT 0" for i in range(28))
 
 
 @migrations()
@@ -142,7 +143,7 @@ def m005_monthly(db: sqlite_utils.Database) -> None:
         f"latency_us INTEGER NOT NULL, {_BUCKET_COLUMNS}, "
         "PRIMARY KEY (check_id, month)) WITHOUT ROWID"
     )
-    columns = ["ok", "slow", "fail", "latency_us"] + [f"b{i}" for i in range(N_BUCKETS)]
+    columns = ["ok", "slow", "fail", "latency_us"] + [f"b{i}" for i in range(28)]
     sums = ", ".join(f"sum({c})" for c in columns)
     month = (
         "CAST(strftime('%Y', day * 86400, 'unixepoch') AS INTEGER) * 12 "

@@ -6,13 +6,11 @@ its next batch, so the event loop never waits on the database.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import sqlite_utils
 
-from monitor.model import Outcome
 from monitor.state import (
     CheckState,
     CheckStatus,
@@ -21,6 +19,8 @@ from monitor.state import (
     ComponentTransition,
     Status,
 )
+from monitor.store.codes import CHECK_STATE_CODE, STATUS_CODE, STATUS_OF
+from monitor.store.saved import decode_check_status, encode_check_status
 from monitor.store.schema import _ms
 
 
@@ -38,27 +38,15 @@ class Stmt:
     key: Hashable | None = None
 
 
-def encode_check_status(status: CheckStatus) -> str:
-    data = asdict(status)
-    del data["state"], data["since"]
-    return json.dumps(data, separators=(",", ":"))
-
-
-def decode_check_status(state: str, since_ms: int, data: str) -> CheckStatus:
-    fields = json.loads(data)
-    fields["raw"] = CheckState(fields["raw"])
-    fields["raw_changes"] = tuple(fields["raw_changes"])
-    if fields["held"] is not None:
-        fields["held"] = CheckState(fields["held"])
-    if fields["last_outcome"] is not None:
-        fields["last_outcome"] = Outcome(fields["last_outcome"])
-    return CheckStatus(state=CheckState(state), since=since_ms / 1000, **fields)
-
-
 def save_check_status(check_id: int, status: CheckStatus) -> Stmt:
     return Stmt(
         "INSERT OR REPLACE INTO check_state (check_id, state, since, data) VALUES (?, ?, ?, ?)",
-        lambda: (check_id, status.state.value, _ms(status.since), encode_check_status(status)),
+        lambda: (
+            check_id,
+            CHECK_STATE_CODE[status.state],
+            _ms(status.since),
+            encode_check_status(status),
+        ),
         key=("check_state", check_id),
     )
 
@@ -67,7 +55,7 @@ def save_component_status(component: str, status: ComponentStatus) -> Stmt:
     return Stmt(
         "INSERT OR REPLACE INTO component_state (component, status, since, reason) "
         "VALUES (?, ?, ?, ?)",
-        (component, status.status.value, _ms(status.since), status.reason),
+        (component, STATUS_CODE[status.status], _ms(status.since), status.reason),
         key=("component_state", component),
     )
 
@@ -82,11 +70,18 @@ def save_transition(
             _ms(transition.at),
             component,
             check_id,
-            transition.before.value,
-            transition.after.value,
+            _word(transition.before),
+            _word(transition.after),
             transition.reason,
         ),
     )
+
+
+def _word(state: CheckState | Status) -> str:
+    """A check state or a component status as stored: they share the transitions' columns."""
+    if isinstance(state, CheckState):
+        return CHECK_STATE_CODE[state]
+    return STATUS_CODE[state]
 
 
 def load_statuses(
@@ -100,7 +95,7 @@ def load_statuses(
         )
     }
     components = {
-        component: ComponentStatus(Status(status), since / 1000, reason)
+        component: ComponentStatus(STATUS_OF[status], since / 1000, reason)
         for component, status, since, reason in db.execute(
             "SELECT component, status, since, reason FROM component_state"
         )
