@@ -457,7 +457,7 @@ async def test_the_key_is_in_no_message_even_when_the_page_echoes_it(
         await odd_provider.active_maintenance()
 
     assert "bad OAuth [redacted]" in str(echoed.value)
-    assert "redirected to https://example.invalid/?key=[redacted]" in str(moved.value)
+    assert "redirected to https://example.invalid/?key=***" in str(moved.value)
     for caught in (echoed, moved):
         assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
 
