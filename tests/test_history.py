@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.history import BUCKETS_MS, bucket_of, percentile
+from monitor.history import BUCKETS_MS, StatusChange, bucket_of, percentile, summarise
 from monitor.model import Component, HttpCheck
-from monitor.state import ComponentTransition, Status
+from monitor.state import CheckState, ComponentTransition, Status
 from monitor.store import Store, heartbeat, open_db, register_checks, save_transition
 from monitor.writer import Writer
 
@@ -298,3 +298,34 @@ def test_long_windows_add_months_and_days_exactly(tmp_path: Path, first: str, la
     store.close()
     assert [ok, slow, fail] == expected
     assert sum(buckets) == ok + slow
+
+
+def test_worse_than_is_one_order_of_the_statuses() -> None:
+    """Status.severity and CheckState.severity: the only definition of "worse than"."""
+    assert sorted(Status, key=lambda s: s.severity) == [
+        Status.OPERATIONAL,
+        Status.UNDER_MAINTENANCE,
+        Status.DEGRADED_PERFORMANCE,
+        Status.PARTIAL_OUTAGE,
+        Status.MAJOR_OUTAGE,
+    ]
+    assert sorted(CheckState, key=lambda s: s.severity) == [
+        CheckState.UP,
+        CheckState.SLOW,
+        CheckState.FLAKY,
+        CheckState.DOWN,
+    ]
+    # A day's worst status and an incident's worst follow it.
+    changes = [
+        StatusChange(D0 + 3600, Status.OPERATIONAL, Status.UNDER_MAINTENANCE),
+        StatusChange(D0 + 7200, Status.UNDER_MAINTENANCE, Status.OPERATIONAL),
+        StatusChange(D0 + 90000, Status.OPERATIONAL, Status.MAJOR_OUTAGE, "down"),
+        StatusChange(D0 + 90060, Status.MAJOR_OUTAGE, Status.DEGRADED_PERFORMANCE, "slow"),
+        StatusChange(D0 + 90120, Status.DEGRADED_PERFORMANCE, Status.OPERATIONAL),
+    ]
+    summary = summarise(changes, [(D0, D0 + 2 * 86400)], D0, D0 + 2 * 86400)
+    assert [day.worst_status for day in summary.days] == [
+        Status.UNDER_MAINTENANCE,
+        Status.MAJOR_OUTAGE,
+    ]
+    assert [p.worst for p in summary.incidents] == [Status.MAJOR_OUTAGE]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from monitor.config.urls import redact_url
 from monitor.model import Component, ErrorKind, HttpCheck, Outcome, TcpCheck
-from monitor.store import Store, open_db, register_checks
+from monitor.store import INSERT_RESULTS, Store, open_db, register_checks
 from monitor.writer import Writer
 
 from .conftest import wait_for
@@ -136,3 +138,27 @@ def test_writer_call_runs_after_rows_queued_before_it(tmp_path: Path) -> None:
     assert seen.result(5) == 5
     assert threading.current_thread().name != "monitor-writer"
     writer.stop()
+
+
+def test_a_read_stopped_early_leaves_no_error_behind(tmp_path: Path) -> None:
+    """`monitor export | head` stops reading results and closes the store: dropping the
+    half-read stream afterwards is silent (no "Exception ignored" on stderr)."""
+    path = tmp_path / "m.db"
+    db = open_db(path)
+    ids = register_checks(db, COMPONENTS)
+    with db.conn:
+        for i in range(3):
+            db.execute(INSERT_RESULTS, (i, ids["api/db"], 0, 1000, None, None, None))
+    db.close()
+    unraisable: list[object] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        store = Store.open(path)
+        stream = store.results()
+        assert next(stream).check == "db"
+        store.close()
+        del stream
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert unraisable == []

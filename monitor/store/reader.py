@@ -55,9 +55,20 @@ class Store:
     def _rows(self, sql: str, params: Sequence[object] = ()) -> Iterator[tuple[Any, ...]]:
         """The rows of a query, streamed; a failure of SQLite becomes a StoreError."""
         try:
-            yield from self.db.execute(sql, list(params))
+            # Not `yield from`: that would close the cursor when this generator is dropped
+            # early, which fails once the connection is closed.
+            for row in self.db.execute(sql, list(params)):  # noqa: UP028
+                yield row
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None; a failure of SQLite becomes a StoreError."""
+        try:
+            row: tuple[Any, ...] | None = self.db.execute(sql, list(params)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        return row
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         return StoreError(
@@ -72,16 +83,15 @@ class Store:
     def count_results(self, key: str | None = None) -> int:
         """How many probe results are stored, for one check (by key) or for all."""
         if key is None:
-            (count,) = next(self._rows("SELECT count(*) FROM results"))
+            row = self._one("SELECT count(*) FROM results")
         else:
-            (count,) = next(
-                self._rows(
-                    "SELECT count(*) FROM results "
-                    "WHERE check_id = (SELECT id FROM checks WHERE key = ?)",
-                    [key],
-                )
+            row = self._one(
+                "SELECT count(*) FROM results "
+                "WHERE check_id = (SELECT id FROM checks WHERE key = ?)",
+                [key],
             )
-        return int(count)
+        assert row is not None  # count(*) always answers
+        return int(row[0])
 
     def statuses(self) -> tuple[dict[str, CheckStatus], dict[str, ComponentStatus]]:
         """The statuses the daemon saved last: check key -> status, component id -> status."""
@@ -109,10 +119,7 @@ class Store:
                 [publisher],
             )
         }
-        row = next(
-            self._rows("SELECT error FROM publisher_health WHERE publisher = ?", [publisher]),
-            None,
-        )
+        row = self._one("SELECT error FROM publisher_health WHERE publisher = ?", [publisher])
         return remotes, queued, row[0] if row is not None else None
 
     def transitions(
@@ -150,9 +157,7 @@ class Store:
     def last_run(self) -> tuple[float, float | None] | None:
         """(last heartbeat, clean end or None while it runs or after a crash) of the daemon's
         latest run; None when it never ran."""
-        row = next(
-            self._rows("SELECT last_seen, ended FROM runs ORDER BY started DESC LIMIT 1"), None
-        )
+        row = self._one("SELECT last_seen, ended FROM runs ORDER BY started DESC LIMIT 1")
         if row is None:
             return None
         return row[0] / 1000, row[1] / 1000 if row[1] is not None else None
@@ -191,13 +196,12 @@ class Store:
         sums = ", ".join(f"total(b{i})" for i in range(N_LATENCY_BUCKETS))
         marks = ", ".join("?" * len(check_ids))
         for table, key, lo, hi in parts:
-            row = next(
-                self._rows(
-                    f"SELECT total(ok), total(slow), total(fail), total(latency_us), {sums} "
-                    f"FROM {table} WHERE check_id IN ({marks}) AND {key} >= ? AND {key} < ?",
-                    [*check_ids, lo, hi],
-                )
+            row = self._one(
+                f"SELECT total(ok), total(slow), total(fail), total(latency_us), {sums} "
+                f"FROM {table} WHERE check_id IN ({marks}) AND {key} >= ? AND {key} < ?",
+                [*check_ids, lo, hi],
             )
+            assert row is not None  # an aggregate always answers
             totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
         return totals[0], totals[1], totals[2], totals[3], totals[4:]
 
