@@ -10,13 +10,14 @@ the first. Read-only commands never take it. Several daemons sharing state is cl
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import json
 import os
 import socket
 import time
 from pathlib import Path
+
+from monitor.views import rfc3339
 
 
 class LockHeld(Exception):
@@ -73,7 +74,7 @@ class DaemonLock:
             except OSError as exc:
                 os.close(fd)
                 raise LockError(f"cannot lock {path}: {exc.strerror}") from exc
-        started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        started = rfc3339(time.time())
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": started}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from monitor.store.codes import OUTBOX_PENDING
 from monitor.store.database import StoreError, identity, open_db
 from monitor.store.schema import migrations
 
@@ -31,7 +32,7 @@ CARRIED = (
     ("checks", ""),
     ("check_state", ""),
     ("component_state", ""),
-    ("outbox", "WHERE state = 0"),  # still owed to the page
+    ("outbox", f"WHERE state = {OUTBOX_PENDING}"),  # still owed to the page
     ("publish_state", ""),
     ("publisher_health", ""),
     ("published_incidents", ""),
