@@ -10,6 +10,9 @@ refused connections back off (exponential, with jitter, capped) for that compone
 as it takes; a 4xx that retrying cannot fix closes the entries as failed with the page's message,
 once, without holding up the other components; a bad key (401/403) pauses delivery, keeps every
 entry, and is retried every minute and after a reload.
+
+It only delivers: reading the page's own maintenance is `publishing.PageMaintenance`, and
+`publishing.Publishing` runs the two in order.
 """
 
 from __future__ import annotations
@@ -39,13 +42,13 @@ from monitor.publishers.base import (
     Rejected,
     Unauthorized,
 )
+from monitor.recorder import Route
 from monitor.state import ComponentStatus, ComponentTransition, Status
 from monitor.store import (
     load_outbox,
     record_delivery,
     record_published,
     record_publisher_health,
-    save_outbox_entry,
 )
 from monitor.writer import Writer
 
@@ -69,8 +72,6 @@ class Delivery:
         *,
         current: Callable[[str], ComponentStatus],
         on_request: RequestCounter = lambda outcome: None,
-        on_maintenance: Callable[[set[str]], None] | None = None,
-        maintenance_poll: float = 60.0,
         clock: Callable[[], float] = time.time,
         backoff_base: float = BACKOFF_BASE,
     ) -> None:
@@ -79,11 +80,10 @@ class Delivery:
         self.limiter = limiter
         self.writer = writer
         self.targets = dict(targets)
+        self.route = Route(self.publisher, frozenset(self.targets))
         self.planner = planner
         self.current = current
         self.on_request = on_request
-        self.on_maintenance = on_maintenance
-        self.maintenance_poll = maintenance_poll
         self.clock = clock
         self.backoff_base = backoff_base
         self.queue_depth = 0
@@ -99,28 +99,13 @@ class Delivery:
         self._wake.set()
 
     async def run(self) -> None:
-        """Reconcile with the page, learn its maintenance, then deliver until cancelled.
-
-        The page's maintenance is read once before the first delivery, so an outage probed in
-        the first seconds of a run never opens an incident for a component under maintenance."""
-        polling = self.on_maintenance is not None and self.maintenance_poll > 0
-        poller: asyncio.Task[None] | None = None
-        try:
-            await self._reconcile()
-            if polling:
-                await self._read_maintenance()
-                poller = asyncio.create_task(self._poll_maintenance(), name="page-maintenance")
-            while True:
-                await self.step()
-        finally:
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+        """Reconcile with the page, then deliver until cancelled."""
+        await self.reconcile()
+        await self.deliver()
 
     # -- reconcile -------------------------------------------------------------------------
 
-    async def _reconcile(self) -> None:
+    async def reconcile(self) -> None:
         """Adopt incidents we opened but did not record (a crash after the POST), drop those a
         human resolved, learn the page's component statuses, and queue a change for components
         whose status the page never got. Retried until the page answers."""
@@ -174,7 +159,7 @@ class Delivery:
                 transition = ComponentTransition(
                     status.since, remote.target, status.status, status.reason
                 )
-                self.writer.submit(save_outbox_entry(self.publisher, cid, transition))
+                self.writer.submit(self.route.outbox(cid, transition))
             await self._save(cid, remote, None)
         await self._healthy()
 
@@ -187,6 +172,11 @@ class Delivery:
             return False
 
     # -- delivery --------------------------------------------------------------------------
+
+    async def deliver(self) -> None:
+        """Deliver until cancelled."""
+        while True:
+            await self.step()
 
     async def step(self) -> None:
         """One turn: plan every component, send the most urgent action, or sleep."""
@@ -265,7 +255,7 @@ class Delivery:
             self.on_request("error")
         else:
             if action.kind is not Kind.SKIP:
-                if self.publisher != "log":  # the log provider has said it already
+                if self.provider.spec.remote:  # one that publishes nowhere has said it itself
                     log.info("%s: published: %s", cid, action.describe())
                 self.on_request("ok")
         self._attempts.pop(cid, None)
@@ -336,23 +326,6 @@ class Delivery:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(seconds, 3600.0)))
-
-    # -- maintenance on the page -----------------------------------------------------------
-
-    async def _poll_maintenance(self) -> None:
-        while True:
-            await asyncio.sleep(self.maintenance_poll)
-            await self._read_maintenance()
-
-    async def _read_maintenance(self) -> None:
-        assert self.on_maintenance is not None
-        by_remote = {t.remote_id: cid for cid, t in self.targets.items()}
-        try:
-            ids = await self.provider.active_maintenance()
-        except PublishError as exc:
-            log.debug("cannot read the page's maintenance: %s", exc)
-        else:
-            self.on_maintenance({by_remote[i] for i in ids if i in by_remote})
 
 
 def _incident_status(page_status: str) -> IncidentStatus:

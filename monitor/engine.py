@@ -1,7 +1,9 @@
 """The status engine: every check's and component's status, advanced by the pure rules.
 
 It holds state and nothing else: no I/O, no clock (time is an argument), no threads. The daemon
-feeds it probe results and maintenance changes and persists what it returns.
+feeds it probe results and maintenance changes; the recorder (recorder.py) turns what it
+returns into writes. A check's state is stepped here (state.py's rules); a component's is
+judged by judge.py from the states of its checks.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitor.judge import ComponentChecks, judge
 from monitor.model import Component, ProbeResult, check_key
 from monitor.state import (
     CheckStatus,
@@ -18,17 +21,18 @@ from monitor.state import (
     Status,
     Thresholds,
     step_check,
-    step_component,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """A transition to record: a check's (check = its key) or a component's (check = None)."""
+    """A transition to record: a check's (check = its key) or a component's (check = None,
+    with `status`, the component's status it led to)."""
 
     component: str
     check: str | None
     transition: CheckTransition | ComponentTransition
+    status: ComponentStatus | None = None
 
 
 class StatusEngine:
@@ -97,10 +101,12 @@ class StatusEngine:
         """Re-judge every component: on start, after the saved state was restored."""
         return [change for component in self.statuses for change in self._judge(component, at)]
 
+    def component_checks(self, component: str) -> ComponentChecks:
+        """What `component` is judged on now."""
+        states = {name: self.checks[key] for name, key in self.members[component].items()}
+        return ComponentChecks(states, self.maintenance[component])
+
     def _judge(self, component: str, at: float) -> list[Change]:
-        checks = {name: self.checks[key] for name, key in self.members[component].items()}
-        status, transition = step_component(
-            self.statuses[component], checks, self.maintenance[component], at
-        )
+        status, transition = judge(self.statuses[component], self.component_checks(component), at)
         self.statuses[component] = status
-        return [] if transition is None else [Change(component, None, transition)]
+        return [] if transition is None else [Change(component, None, transition, status)]

@@ -1,10 +1,11 @@
 """Probing in worker processes: `[monitor] workers = N` shards the checks over N processes.
 
 One event loop carries about 1,400 probes a second on this class of machine, and a busy loop
-adds its queueing to every measured latency. With workers, each process runs its own
-APScheduler and probes for a stable share of the checks (by a hash of the check's key) and
-sends each result over a pipe; the daemon's process keeps everything else: the status engine,
-the writer, the publishers, the HTTP server. The pool offers the scheduler's interface.
+adds its queueing to every measured latency. With workers, each process runs its own scheduler
+and probes for a stable share of the checks (by a hash of the check's key) and sends each
+result over a pipe; the daemon's process keeps everything else: the status engine, the writer,
+the publishers, the HTTP server. The pool is a prober (`monitor.prober.Prober`), like the
+scheduler it runs in each worker.
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from monitor.model import Check, ProbeResult
-from monitor.probes import ProbeContext, run_probe
-from monitor.scheduler import ClockWatch, ProbeScheduler, ScheduleStats, StepFn
+from monitor.probes import ProbeContext, ResultFn, probe_keyed
+from monitor.scheduler import GRACE, ClockWatch, ProbeScheduler, ScheduleStats, StepFn
 
 log = logging.getLogger(__name__)
-
-ResultFn = Callable[[str, float, float, ProbeResult], None]
 
 
 def _worker(
@@ -54,23 +53,19 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    in_flight: set[asyncio.Task[Any]] = set()
     ctx = ProbeContext()
 
-    async def run(key: str, planned: float, lateness: float) -> None:
-        check = checks.get(key)
-        task = asyncio.current_task()
-        if check is None or task is None:
-            return
-        in_flight.add(task)
-        try:
-            result = await run_probe(check, ctx)
-            conn.send(("result", key, planned, lateness, result))
-        finally:
-            in_flight.discard(task)
+    def send(key: str, planned: float, lateness: float, result: ProbeResult) -> None:
+        conn.send(("result", key, planned, lateness, result))
 
     # Its pace is monotonic; the daemon's process notices and reports wall-clock steps, once.
-    scheduler = ProbeScheduler(run, concurrency=concurrency, clock=clock, watch_clock=False)
+    scheduler = ProbeScheduler(
+        probe_keyed(checks.get, ctx, send),
+        concurrency=concurrency,
+        clock=clock,
+        watch_clock=False,
+        grace=grace,
+    )
 
     def on_message() -> None:
         try:
@@ -85,11 +80,9 @@ async def _serve(
                     scheduler.add([(key, check.interval)])
                 elif kind == "update":
                     _, key, check = message
-                    old = checks.get(key)
-                    checks[key] = check
-                    if old is not None and old.interval != check.interval:
-                        scheduler.remove(key)
-                        scheduler.add([(key, check.interval)])
+                    if key in checks:
+                        checks[key] = check
+                        scheduler.update([(key, check.interval)])
                 elif kind == "remove" and checks.pop(message[1], None) is not None:
                     scheduler.remove(message[1])
         except (EOFError, OSError):  # the daemon is gone: stop too
@@ -100,23 +93,17 @@ async def _serve(
         scheduler.add((key, check.interval) for key, check in checks.items())
         scheduler.start()
         await stop.wait()
-        scheduler.pause()
-        if in_flight:
-            _, late = await asyncio.wait(set(in_flight), timeout=grace)
-            for task in late:
-                task.cancel()
-            for task in late:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        scheduler.shutdown()
+        await scheduler.stop()
     loop.remove_reader(conn.fileno())
     conn.send(("done", asdict(scheduler.stats)))
 
 
 class ProbePool:
-    """N worker processes behind the scheduler's interface (add, remove, start, running).
+    """N worker processes behind the prober's interface.
 
-    `clock` is the wall clock, passed to the workers too (so it must pickle, like time.time).
+    `check_of` gives the check of a key as configured now, sent to its worker on `add` and
+    `update`; `clock` is the wall clock, passed to the workers too (so it must pickle, like
+    time.time).
     """
 
     def __init__(
@@ -124,9 +111,9 @@ class ProbePool:
         workers: int,
         *,
         concurrency: int,
-        check_of: Callable[[str], Check],
+        check_of: Callable[[str], Check | None],
         on_result: ResultFn,
-        grace: float = 2.0,
+        grace: float = GRACE,
         clock: Callable[[], float] = time.time,
         on_clock_step: StepFn | None = None,
     ) -> None:
@@ -166,13 +153,17 @@ class ProbePool:
 
     def add(self, jobs: Iterable[tuple[str, float]]) -> None:
         for key, _ in jobs:
-            index = self._index(key)
-            self._keys[index].add(key)
-            self._send(index, ("add", key, self.check_of(key)))
+            if (check := self.check_of(key)) is not None:
+                index = self._index(key)
+                self._keys[index].add(key)
+                self._send(index, ("add", key, check))
 
-    def update(self, key: str) -> None:
-        """A check's settings changed: the worker probes with the new ones."""
-        self._send(self._index(key), ("update", key, self.check_of(key)))
+    def update(self, jobs: Iterable[tuple[str, float]]) -> None:
+        """Checks whose settings changed: their worker probes with the new ones (and schedules
+        them again if the interval changed)."""
+        for key, _ in jobs:
+            if (check := self.check_of(key)) is not None:
+                self._send(self._index(key), ("update", key, check))
 
     def remove(self, key: str) -> None:
         index = self._index(key)
@@ -193,7 +184,7 @@ class ProbePool:
 
     def _spawn(self, index: int) -> None:
         parent, child = self._mp.Pipe()
-        checks = {key: self.check_of(key) for key in self._keys[index]}
+        checks = {key: check for key in self._keys[index] if (check := self.check_of(key))}
         process = self._mp.Process(
             target=_worker,
             args=(child, checks, self.concurrency, self.grace, self._clock),
@@ -242,6 +233,7 @@ class ProbePool:
 
     async def stop(self) -> None:
         """Stop scheduling, let the probes in flight finish and deliver their results."""
+        log.info("stopping: %d probe workers finish their probes", self.size)
         self._stopping = True
         self._watch.stop()
         for index in range(self.size):

@@ -15,11 +15,15 @@ This replaced APScheduler 3's AsyncIOScheduler, which plans on the wall clock: s
 minute it ran nothing for a minute while /healthz said 200; stepped forward it ran every check
 at once, a minute "late". Its clock cannot be injected or made monotonic, and its per-run
 bookkeeping cost more CPU than the probes' own scheduling needs (one heap, one timer).
+
+It is one of the two probers (`monitor.prober.Prober`): the daemon's, with `[monitor] workers = 1`,
+and each worker process's with more. `stop` is the one drain of probes in flight for both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -39,6 +43,7 @@ StepFn = Callable[[float], None]
 BATCH = 0.0005  # runs due this close together start in one wake-up
 CLOCK_LOOK = 1.0  # seconds between looks at the two clocks
 CLOCK_STEP = 2.0  # a jump of the wall clock against the monotonic one that counts as a step
+GRACE = 2.0  # seconds `stop` gives the runs in flight before it cancels them
 
 
 @dataclass
@@ -122,7 +127,8 @@ class _Job:
 
 class ProbeScheduler:
     """Runs each added key every interval and owns the concurrency limit; knows nothing of
-    probes. `clock` is the wall clock the planned starts are reported in."""
+    probes. `clock` is the wall clock the planned starts are reported in; `grace` how long `stop`
+    waits for the runs in flight."""
 
     def __init__(
         self,
@@ -132,9 +138,12 @@ class ProbeScheduler:
         clock: Callable[[], float] = time.time,
         watch_clock: bool = True,
         on_clock_step: StepFn | None = None,
+        grace: float = GRACE,
     ) -> None:
         self._run = run
         self._clock = clock
+        self._grace = grace
+        self._in_flight = 0  # runs past the semaphore
         self._semaphore = asyncio.Semaphore(concurrency)
         self._jobs: dict[str, _Job] = {}
         self._heap: list[tuple[float, int, _Job]] = []
@@ -163,6 +172,15 @@ class ProbeScheduler:
         if self._state is _State.RUNNING:
             self._arm()
 
+    def update(self, jobs: Iterable[tuple[str, float]]) -> None:
+        """Keys whose check changed: each run reads its check anew, so only those whose interval
+        changed are scheduled again (spread over it, as `add` does)."""
+        self.add(
+            (key, interval)
+            for key, interval in jobs
+            if key in self._jobs and self._jobs[key].interval != interval
+        )
+
     def remove(self, key: str) -> None:
         """Stop scheduling `key`; a run of it in flight finishes."""
         self._drop(key)
@@ -190,9 +208,22 @@ class ProbeScheduler:
             self._state = _State.PAUSED
         self._disarm()
 
+    async def stop(self) -> None:
+        """Start nothing new, give the runs in flight `grace` seconds to finish (a probe taken
+        is a result recorded), cancel those still going, and stop for good."""
+        self.pause()
+        log.info("stopping: %d probes in flight", self._in_flight)
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=self._grace)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.shutdown()
+
     def shutdown(self) -> None:
-        """Stop for good and cancel the runs still going, so pause and let the probes in
-        flight finish first."""
+        """Stop for good and cancel the runs still going (`stop` lets them finish first)."""
         self._state = _State.STOPPED
         self._disarm()
         for task in self._tasks:
@@ -252,7 +283,11 @@ class ProbeScheduler:
                 self.stats.started += 1
                 if lateness > self.stats.max_lateness:
                     self.stats.max_lateness = lateness
-                await self._run(job.key, planned, lateness)
+                self._in_flight += 1
+                try:
+                    await self._run(job.key, planned, lateness)
+                finally:
+                    self._in_flight -= 1
         except Exception:  # our own bug: the check's next runs still come
             log.exception("the run of %s failed", job.key)
         finally:

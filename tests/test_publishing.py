@@ -16,6 +16,7 @@ from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target
 from monitor.publishers.base import MAX_PAUSE, RateLimiter
 from monitor.publishers.statuspage import StatuspageProvider
+from monitor.publishing import PageMaintenance, publish
 from monitor.state import ComponentStatus, ComponentTransition, Status
 from monitor.store import Store, save_outbox_entry
 from monitor.writer import Writer
@@ -62,11 +63,14 @@ class Page:
             self.targets,
             Planner(monitoring_for),
             current=lambda cid: self.statuses[cid],
-            on_maintenance=self.maintenance.append,
-            maintenance_poll=maintenance_poll,
             backoff_base=0.05,
         )
-        self.task = asyncio.create_task(self.delivery.run())
+        maintenance = None
+        if maintenance_poll > 0:
+            maintenance = PageMaintenance(
+                provider, self.targets, self.maintenance.append, maintenance_poll
+            )
+        self.task = asyncio.create_task(publish(self.delivery, maintenance))
         return self.delivery
 
     async def crash(self) -> None:

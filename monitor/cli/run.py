@@ -119,7 +119,7 @@ def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -
 
     Exits 1 when any check fails. Example: monitor check payment-api --json
     """
-    from monitor.daemon import probe_all
+    from monitor.probes import probe_all
 
     config = load(config_path)
     check_components(config, components)

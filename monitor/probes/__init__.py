@@ -5,6 +5,9 @@ deadline covers the whole probe (DNS, connect, TLS, redirects, body), so it is `
 which also applies `degraded_over`. A check whose request cannot be built fails as kind `config`
 (see build.py). Nothing but cancellation raises out of `run_probe`: an exception from our own
 code is a failed probe too, of kind `config`, and its traceback is logged once.
+
+Two ways in: `probe_keyed` is what a prober runs for a check on its schedule (in the daemon's
+process or a worker's), `probe_all` probes a list once (`monitor check`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import dataclasses
 import logging
 import ssl
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from time import perf_counter
 from types import TracebackType
@@ -22,11 +25,13 @@ from types import TracebackType
 import aiohttp
 
 from monitor import __version__
-from monitor.model import Check, ErrorKind, Outcome, ProbeResult
+from monitor.model import Check, Component, ErrorKind, Outcome, ProbeResult
 from monitor.probes import http, tcp
 from monitor.probes.tls import insecure_context, verifying_context
 
 ProbeFn = Callable[[Check, "ProbeContext"], Awaitable[ProbeResult]]
+ResultFn = Callable[[str, float, float, ProbeResult], None]
+"""on_result(key, planned start as Unix seconds, lateness in seconds, result)."""
 
 PROBES: dict[str, ProbeFn] = {
     "http": http.probe,  # type: ignore[dict-item]  # each probe takes its own Check subclass
@@ -138,4 +143,45 @@ async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
     return result
 
 
-__all__ = ["PROBES", "ProbeContext", "ProbeFn", "run_probe"]
+def probe_keyed(
+    check_of: Callable[[str], Check | None], ctx: ProbeContext, on_result: ResultFn
+) -> Callable[[str, float, float], Awaitable[None]]:
+    """The run a scheduler calls for a key: probe the key's check as it is now (a reload may
+    have changed it) and hand the result on. A key whose check is gone is not probed."""
+
+    async def run(key: str, planned: float, lateness: float) -> None:
+        check = check_of(key)
+        if check is not None:
+            on_result(key, planned, lateness, await run_probe(check, ctx))
+
+    return run
+
+
+async def probe_all(
+    components: Sequence[Component], *, concurrency: int
+) -> list[tuple[Component, Check, ProbeResult]]:
+    """Probe every check of `components` once, at most `concurrency` at a time, in config order."""
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(ctx: ProbeContext, check: Check) -> ProbeResult:
+        async with semaphore:
+            return await run_probe(check, ctx)
+
+    pairs = [(component, check) for component in components for check in component.checks]
+    async with ProbeContext() as ctx:
+        results = await asyncio.gather(*(one(ctx, check) for _, check in pairs))
+    return [
+        (component, check, result)
+        for (component, check), result in zip(pairs, results, strict=True)
+    ]
+
+
+__all__ = [
+    "PROBES",
+    "ProbeContext",
+    "ProbeFn",
+    "ResultFn",
+    "probe_all",
+    "probe_keyed",
+    "run_probe",
+]

@@ -1,0 +1,73 @@
+"""What the daemon says about itself: /healthz (None when healthy, else why not) and
+/status.json (the document of `monitor status --json`, from memory).
+
+A blind spot is never healthy: a prober that stopped, a database that takes no results, or a
+check that has had none for several intervals (staleness.py) turns /healthz to 503 with the
+reason, first things first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from monitor.delivery import Delivery
+from monitor.engine import StatusEngine
+from monitor.model import Component
+from monitor.staleness import STALE_INTERVALS
+from monitor.staleness import describe as describe_checks
+from monitor.views import DaemonView, PublisherView, open_incidents, status_document
+from monitor.writer import WriterStats
+
+WRITER_STALL = 10.0  # seconds without a commit or idle turn before /healthz says it is stuck
+
+
+def database_problem(stats: WriterStats, now: float) -> str | None:
+    """Why results are not reaching the database now, or None. `now` is monotonic."""
+    if stats.last_error is not None:
+        return f"database not writable: {stats.last_error}"
+    stalled = now - stats.last_ok_at
+    if stalled > WRITER_STALL:
+        return f"database writer stalled for {stalled:.0f} s"
+    return None
+
+
+def health(
+    probing: bool, database: Callable[[], str | None], stale: Callable[[], list[str]]
+) -> str | None:
+    """None when healthy, else the first reason it is not (each looked at only if needed)."""
+    if not probing:
+        return "scheduler not running"
+    if problem := database():
+        return problem
+    if checks := stale():
+        return (
+            f"{len(checks)} check{'s' * (len(checks) != 1)} stale, no result for over "
+            f"{STALE_INTERVALS} intervals: {describe_checks(checks)}"
+        )
+    return None
+
+
+def daemon_status(
+    components: Sequence[Component],
+    engine: StatusEngine,
+    publisher: str | None,
+    delivery: Delivery | None,
+    stale: list[str],
+    now: float,
+) -> dict[str, object]:
+    """/status.json: the statuses in memory, the publisher's queue and trouble, the incidents
+    open on the page as of delivery's last turn."""
+    view = PublisherView(
+        publisher or "none",
+        delivery.queue_depth if delivery is not None else 0,
+        delivery.error if delivery is not None else None,
+    )
+    return status_document(
+        components,
+        engine.statuses,
+        engine.checks,
+        incidents=open_incidents(delivery.remotes if delivery is not None else {}),
+        stale=set(stale),
+        publisher=view,
+        daemon=DaemonView(running=True, last_seen=now),
+    )
