@@ -1,6 +1,6 @@
-"""`monitor import statuspage`: a page's components as `[[component]]` entries for checks.toml.
+"""`monitor import PROVIDER`: a page's components as `[[component]]` entries for checks.toml.
 
-Pure: components in, TOML text out; the CLI fetches them (`StatuspageProvider.components()`) and
+Pure: components in, TOML text out; the CLI fetches them (the provider's `components()`) and
 writes the file. Values go through tomli-w, so any name is quoted right. tomli-w cannot write
 comments, so those are assembled around its output, each made one printable line so that no
 name can end a comment early and turn the rest of it into TOML.
@@ -20,7 +20,7 @@ from monitor.config import slugify
 from monitor.incidents import RemoteComponent
 
 HEADER = """\
-# Components imported from the status page by `monitor import statuspage`.
+# Components imported from the status page by `monitor import {source}`.
 #
 # NOT FINISHED: each [[component]] needs at least one [[component.check]], and `monitor validate`
 # refuses this file until every one has one. Uncomment the example under each component and
@@ -37,18 +37,20 @@ EXAMPLE_CHECK = """\
 NO_GROUP = "# not in a group"
 
 
-def render_components(components: list[RemoteComponent]) -> str:
+def render_components(components: list[RemoteComponent], source: str = "statuspage") -> str:
     """A checks.toml fragment: every component that is not a group, in page order, gathered
     under its group's name. `id` is written only when the default (the slug of the name) would
-    be empty or taken, e.g. two "API" components in different groups."""
+    be empty or taken, e.g. two "API" components in different groups. `source` is the provider
+    the header names."""
+    header = HEADER.format(source=source)
     sections: dict[str | None, list[RemoteComponent]] = {}
     for component in components:
         if not component.is_group:
             sections.setdefault(component.group, []).append(component)
     if not sections:
-        return HEADER + "\n# The page has no components to import.\n"
+        return header + "\n# The page has no components to import.\n"
     taken: set[str] = set()
-    parts = [HEADER]
+    parts = [header]
     for group, members in sections.items():
         parts.append(f"\n{_comment(f'group: {group}') if group is not None else NO_GROUP}\n")
         for component in members:

@@ -10,7 +10,8 @@ built from the tables:
   TCP_KEYS) and a field to its class in the model; a new type is one more entry in CHECK_TYPES;
 - a key of [[component]]: add it to COMPONENT_KEYS and a field to `model.Component`;
 - [monitor], [publisher] and [[maintenance]] likewise, with MonitorSettings, PublisherSettings
-  and Maintenance.
+  and Maintenance. What each publisher type requires (url, page_id, a key) is its provider's
+  spec (`monitor.publishers.PROVIDERS`), not a key: a new provider adds nothing here.
 
 Every number has a lower and an upper bound, so that no value, however large, fails later in
 the scheduler or the database. A parser for a new kind of value goes in values.py (or
@@ -28,14 +29,12 @@ from typing import Any
 from monitor.config import network, schedule, urls, values
 from monitor.config.values import DAY, YEAR, Parser
 from monitor.model import Check, HttpCheck, TcpCheck
+from monitor.publishers import NONE, PROVIDERS
 
 SECTIONS = ("monitor", "defaults", "publisher", "component", "maintenance")
 
-PUBLISHER_TYPES = ("statuspage", "cachet", "instatus", "log", "none")
-PUBLISHER_URLS = {
-    "statuspage": "https://api.statuspage.io/v1",
-    "instatus": "https://api.instatus.com",
-}
+PUBLISHER_TYPES = (*PROVIDERS, NONE)
+PUBLISHER_URLS = {name: spec.default_url for name, spec in PROVIDERS.items() if spec.default_url}
 
 MONITOR_KEYS: dict[str, Parser] = {
     "database": values.path,

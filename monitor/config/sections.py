@@ -10,11 +10,12 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from monitor.config import schedule
-from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS, PUBLISHER_URLS
+from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS
 from monitor.config.reader import Reader
 from monitor.config.urls import redact_url
 from monitor.config.values import Invalid, fmt_time, quote, show
 from monitor.model import Maintenance, MonitorSettings, PublisherSettings
+from monitor.publishers import PROVIDERS
 
 
 def read_monitor(reader: Reader, table: Mapping[str, Any]) -> MonitorSettings:
@@ -24,6 +25,8 @@ def read_monitor(reader: Reader, table: Mapping[str, Any]) -> MonitorSettings:
 
 
 def read_publisher(reader: Reader, table: Mapping[str, Any]) -> PublisherSettings:
+    """Reads [publisher]. What a type requires and accepts (a url, page_id, an API key) is its
+    provider's spec (`monitor.publishers.PROVIDERS`)."""
     where = "[publisher]"
     if "api_key" in table:
         reader.error(
@@ -34,30 +37,21 @@ def read_publisher(reader: Reader, table: Mapping[str, Any]) -> PublisherSetting
         )
         table = {key: value for key, value in table.items() if key != "api_key"}
     values, refused = reader.read(where, table, PUBLISHER_KEYS)
-    kind = values.get("type", "none")
     if "api_key_file" in values:
         values["api_key_file"] = reader.resolve(values["api_key_file"])
-    if "type" in refused:
+    spec = PROVIDERS.get(values.get("type", "none"))
+    if "type" in refused or spec is None:  # a bad type is said already; "none" needs nothing
         return PublisherSettings(**values)
-    if kind in PUBLISHER_URLS:
-        values.setdefault("url", PUBLISHER_URLS[kind])
-    elif kind == "cachet" and "url" not in table:
-        reader.error(
-            where,
-            "url",
-            'required for cachet: the API base of Cachet 2.x, like "https://status.'
-            'example.com/api/v1"',
-        )
-    elif kind == "cachet" and "url" in values and not values["url"].rstrip("/").endswith("/api/v1"):
-        reader.error(
-            where,
-            "url",
-            "must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, /api, is not "
-            f"supported yet), got {show(redact_url(values['url']))}",
-        )
-    if kind in ("statuspage", "instatus") and "page_id" not in table:
+    kind = spec.name
+    if spec.default_url is not None:
+        values.setdefault("url", spec.default_url)
+    elif spec.url_required is not None and "url" not in table:
+        reader.error(where, "url", f"required for {kind}: {spec.url_required}")
+    if "url" in values and (problem := spec.check_url(values["url"])) is not None:
+        reader.error(where, "url", f"{problem}, got {show(redact_url(values['url']))}")
+    if spec.page_id and "page_id" not in table:
         reader.error(where, "page_id", f"required for {kind}: the id of the page to publish to")
-    if kind in ("statuspage", "cachet", "instatus"):
+    if spec.needs_key:
         sources = {"api_key_env", "api_key_file"} & table.keys()
         if not sources:
             reader.error(

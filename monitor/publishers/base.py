@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from monitor.incidents import (
@@ -21,6 +21,7 @@ from monitor.incidents import (
     RemoteComponent,
     RemoteIncident,
 )
+from monitor.publishers.spec import ProviderSpec
 from monitor.state import Status
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "IncidentStatus",
     "NotFound",
     "Provider",
+    "ProviderSpec",
     "PublishError",
     "RateLimited",
     "RateLimiter",
@@ -79,9 +81,11 @@ class NotFound(Rejected):
 
 
 class Provider(Protocol):
-    """A status page's API, as far as we need it."""
+    """A status page's API, as far as we need it. `spec` is its module's SPEC; `name` is the
+    spec's name."""
 
     name: str
+    spec: ProviderSpec
 
     async def create_incident(self, request: IncidentRequest) -> str:
         """Open (or backfill) an incident; returns its id on the page."""
@@ -110,11 +114,18 @@ class Provider(Protocol):
 
 class RateLimiter:
     """At most one request every `interval` seconds, in the order they asked (FIFO), plus a
-    global pause that a 420/429 with Retry-After can impose on everyone using the same key."""
+    global pause that a 420/429 with Retry-After can impose on everyone using the same key.
+    `clock` and `sleep` go together: a test passes a clock that its `sleep` moves on."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.interval = 1.0 / per_second if per_second > 0 else 0.0
         self._clock = clock
+        self._sleep = sleep
         self._lock = asyncio.Lock()
         self._next = 0.0
 
@@ -131,5 +142,5 @@ class RateLimiter:
     async def wait(self) -> None:
         async with self._lock:
             while (delay := self._next - self._clock()) > 0:  # noqa: ASYNC110 - a pause may come
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             self._next = self._clock() + self.interval

@@ -25,7 +25,8 @@ What the API asks of us, and what we chose:
   `{"errors": [...]}`. The API key is in one header only and is scrubbed from every message.
 
 Cachet 3.x (`/api`, unreleased) answers in another shape (JSON:API resources, `simplePaginate`)
-and is not spoken here yet: `version_from_url` recognises it so the config can say so.
+and is not spoken here yet: `version_from_url` recognises it, so SPEC refuses its url with a
+clear message when the config is read.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
+from monitor.model import PublisherSettings
 from monitor.publishers.base import (
     IncidentRequest,
     IncidentStatus,
@@ -46,7 +48,36 @@ from monitor.publishers.base import (
     Transient,
 )
 from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip, new_items
+from monitor.publishers.spec import ProviderSpec
 from monitor.state import Status
+
+
+def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> CachetProvider:
+    assert settings.url is not None  # the config saw to it
+    version = version_from_url(settings.url)
+    return CachetProvider(settings.url, settings.page_id, api_key, limiter, version=version)
+
+
+def _check_url(url: str) -> str | None:
+    try:
+        version = version_from_url(url)
+    except ValueError:
+        version = None
+    if version == 2:
+        return None
+    return (
+        "must be the API base of Cachet 2.x, ending in /api/v1 (Cachet 3.x, /api, is not "
+        "supported yet)"
+    )
+
+
+SPEC = ProviderSpec(
+    name="cachet",
+    title="Cachet",
+    make=_make,
+    url_required='the API base of Cachet 2.x, like "https://status.example.com/api/v1"',
+    check_url=_check_url,
+)
 
 PER_PAGE = 100
 MAX_NAME = 255
@@ -141,7 +172,8 @@ class CachetProvider:
     retries. It opens its HTTP session in the loop of its first call: use it from one event
     loop and `close()` it there. `page_id` is accepted for the shared signature and unused."""
 
-    name = "cachet"
+    spec = SPEC
+    name = SPEC.name
 
     def __init__(
         self,
@@ -274,4 +306,4 @@ class CachetProvider:
         return answer.get("data") if isinstance(answer, dict) else answer
 
 
-__all__ = ["CachetProvider", "marker", "version_from_url"]
+__all__ = ["SPEC", "CachetProvider", "marker", "version_from_url"]

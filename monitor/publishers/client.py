@@ -1,7 +1,12 @@
 """The HTTP plumbing every status page provider shares: one request at a time through the shared
 limiter, a deadline, no redirects, the API key scrubbed from every message, and every failure
 mapped to one of base.py's typed errors. What differs between pages (the base url, the auth
-header, the shape of an error body) comes in from the provider."""
+header, the shape of an error body) comes in from the provider.
+
+aiohttp (and the URL redactor, which lives in the config) is imported when the first client is
+made, not with this module: the config reads the providers' specs from the modules that use
+this one, and `monitor validate` must not pay for an HTTP stack.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,8 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
-from monitor.config.urls import redact_urls
 from monitor.publishers.base import (
     MAX_PAUSE,
     NotFound,
@@ -27,6 +29,9 @@ from monitor.publishers.base import (
     Transient,
     Unauthorized,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("monitor.publish")
 
@@ -70,6 +75,8 @@ class ApiClient:
         timeout: float,
         page_message: Callable[[str], str],
     ) -> None:
+        import aiohttp
+
         self._name = name
         self._base = base_url
         self._headers = dict(headers)
@@ -82,6 +89,8 @@ class ApiClient:
     def redact(self, text: str) -> str:
         """No API key and no URL password or query value in what the page or the network said:
         these messages reach the log, `monitor status` and the database."""
+        from monitor.config.urls import redact_urls
+
         text = text.replace(self._secret, "[redacted]") if self._secret else text
         return redact_urls(text)
 
@@ -100,6 +109,8 @@ class ApiClient:
     ) -> Any:
         """One request: limiter, deadline, and every failure mapped to a PublishError. Returns
         the decoded JSON answer (None for an empty one)."""
+        import aiohttp
+
         where = f"{self._name}: {method} {path}"
         await self._limiter.wait()
         if self._session is None:

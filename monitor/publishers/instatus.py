@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.incidents import IncidentStatus
+from monitor.model import PublisherSettings
 from monitor.publishers.base import (
     IncidentRequest,
     RateLimiter,
@@ -43,11 +44,26 @@ from monitor.publishers.base import (
     Transient,
 )
 from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip
+from monitor.publishers.spec import ProviderSpec
 from monitor.state import Status
 
 DEFAULT_URL = "https://api.instatus.com"
 PER_PAGE = 100  # the API's maximum
 UNRESOLVED = "INVESTIGATING,IDENTIFIED,MONITORING"
+
+
+def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> InstatusProvider:
+    assert settings.url is not None and settings.page_id is not None  # the config saw to both
+    return InstatusProvider(settings.url, settings.page_id, api_key, limiter)
+
+
+SPEC = ProviderSpec(
+    name="instatus",
+    title="Instatus",
+    make=_make,
+    default_url=DEFAULT_URL,
+    page_id=True,
+)
 
 COMPONENT_STATUS = {
     Status.OPERATIONAL: "OPERATIONAL",
@@ -126,7 +142,8 @@ class InstatusProvider:
     retries. Opens its HTTP session in the loop of its first call: use it from one event loop
     and `close()` it there."""
 
-    name = "instatus"
+    spec = SPEC
+    name = SPEC.name
 
     def __init__(
         self,
@@ -247,4 +264,4 @@ class InstatusProvider:
         return await self._client.pages(path, params, per_page=PER_PAGE)
 
 
-__all__ = ["DEFAULT_URL", "InstatusProvider", "marker"]
+__all__ = ["DEFAULT_URL", "SPEC", "InstatusProvider", "marker"]

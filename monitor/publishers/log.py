@@ -6,13 +6,31 @@ import itertools
 import logging
 
 from monitor.incidents import IncidentRequest, RemoteComponent, RemoteIncident
+from monitor.model import PublisherSettings
+from monitor.publishers.base import RateLimiter
+from monitor.publishers.spec import ProviderSpec
 from monitor.state import Status
 
 log = logging.getLogger("monitor.publish")
 
 
+def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> LogProvider:
+    return LogProvider()
+
+
+SPEC = ProviderSpec(
+    name="log",
+    title="the log",
+    make=_make,
+    needs_key=False,
+    remote=False,  # every component, and it says "would create ..." itself
+    can_import=False,
+)
+
+
 class LogProvider:
-    name = "log"
+    spec = SPEC
+    name = SPEC.name
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)

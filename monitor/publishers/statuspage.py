@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from monitor.model import PublisherSettings
 from monitor.publishers.base import (
     IncidentRequest,
     RateLimiter,
@@ -31,12 +32,27 @@ from monitor.publishers.base import (
     Transient,
 )
 from monitor.publishers.client import MAX_MESSAGE, ApiClient, clip
+from monitor.publishers.spec import ProviderSpec
 from monitor.state import Status
 
 DEFAULT_URL = "https://api.statuspage.io/v1"
 PER_PAGE = 100  # the API's maximum
 MAX_NAME = 255
 MAX_BODY = 25_000
+
+
+def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> StatuspageProvider:
+    assert settings.url is not None and settings.page_id is not None  # the config saw to both
+    return StatuspageProvider(settings.url, settings.page_id, api_key, limiter)
+
+
+SPEC = ProviderSpec(
+    name="statuspage",
+    title="Statuspage",
+    make=_make,
+    default_url=DEFAULT_URL,
+    page_id=True,
+)
 
 
 def _page_message(text: str) -> str:
@@ -78,7 +94,8 @@ class StatuspageProvider:
     retries. Create it anywhere; it opens its HTTP session in the loop of its first call, so
     use it from one event loop and `close()` it there."""
 
-    name = "statuspage"
+    spec = SPEC
+    name = SPEC.name
 
     def __init__(
         self,
@@ -189,4 +206,4 @@ class StatuspageProvider:
         return await self._client.pages(path, per_page=PER_PAGE)
 
 
-__all__ = ["DEFAULT_URL", "StatuspageProvider"]
+__all__ = ["DEFAULT_URL", "SPEC", "StatuspageProvider"]
