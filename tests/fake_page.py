@@ -29,7 +29,7 @@ from aiohttp import web
 class Seen:
     """One request as it arrived; `path` is below the fake's `PREFIX`."""
 
-    at: float  # time.monotonic()
+    at: float  # the fake's `clock`: time.monotonic() unless the test set another
     method: str
     path: str
     query: dict[str, str]
@@ -76,6 +76,7 @@ class FakePage:
 
     def __init__(self, api_key: str = "test-key") -> None:
         self.api_key = api_key  # tests may change it at any time
+        self.clock: Callable[[], float] = time.monotonic  # stamps `Seen.at`; a test may set it
         self.port = 0
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
@@ -211,7 +212,7 @@ class FakePage:
         credential = request.headers.get(self.CREDENTIAL)
         with self._changed:
             self._seen.append(
-                Seen(time.monotonic(), request.method, path, {**request.query}, body, credential)
+                Seen(self.clock(), request.method, path, {**request.query}, body, credential)
             )
             self._changed.notify_all()
             matching = (s for s in self._scripts if s.count > 0 and s.matches(request.method, path))

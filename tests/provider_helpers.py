@@ -1,7 +1,8 @@
-"""What the provider tests (test_statuspage_provider.py, test_instatus_provider.py,
-test_cachet_provider.py) share: the key and pace they use, the incident request they send, a
-wait for the fake page (which lives in another thread), and the daemon's side of publishing for
-the tests that drive the real delivery worker against a fake page."""
+"""What the provider tests (test_provider_http.py for what every provider does alike, and
+test_statuspage_provider.py, test_instatus_provider.py, test_cachet_provider.py for each one's
+requests) share: the key and pace they use, the incident request they send, a wait for the fake
+page (which lives in another thread), a clock that a test moves instead of waiting, and the
+daemon's side of publishing for the tests that drive the real delivery worker against a page."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def incident_request(remote: str, key: str, **changes: Any) -> IncidentRequest:
     return IncidentRequest(**{**fields, **changes})
 
 
+class Clock:
+    """Real time plus what the test (or a sleeper) added: a 30 s pause or ten minutes of
+    monitoring cost no real time. Give it to `RateLimiter(clock=, sleep=)`, `Delivery(clock=)`
+    and a fake page (`fake.clock`, which then stamps its request log with it)."""
+
+    def __init__(self, real: Callable[[], float] = time.monotonic) -> None:
+        self._real = real
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self._real() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """`asyncio.sleep` that moves the clock instead of waiting (it still yields once)."""
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
+
 async def eventually(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while not predicate():  # noqa: ASYNC110 - the fake page lives in another thread
@@ -52,10 +74,10 @@ class WorkerPage:
     "api" (on the page as "Api"), and the worker. A subclass says how to reach the page."""
 
     PUBLISHER = ""  # the page's name in the outbox
-    MAINTENANCE_POLL = 60.0  # Delivery's default
 
     def __init__(self, path: Path, fake: FakePage) -> None:
         self.fake, self.path = fake, path
+        self.clock = Clock(time.time)  # the worker's, its limiter's and the changes' time
         self.writer = Writer(path, flush_interval=0.01)
         self.writer.start()
         self.target = Target("api", "Api", fake.add_component("Api"))
@@ -67,7 +89,7 @@ class WorkerPage:
         raise NotImplementedError
 
     def start(self, monitoring_for: float) -> None:
-        limiter = RateLimiter(50.0)
+        limiter = RateLimiter(50.0, clock=self.clock, sleep=self.clock.sleep)
         self.delivery = Delivery(
             self.provider(limiter),
             limiter,
@@ -75,9 +97,26 @@ class WorkerPage:
             {"api": self.target},
             Planner(monitoring_for),
             current=lambda cid: self.status,
+            clock=self.clock,
             backoff_base=0.05,
         )
         self.task = asyncio.create_task(self.delivery.run())
+
+    async def later(self, seconds: float, predicate: Callable[[], bool], what: str) -> None:
+        """Moves the clock on by `seconds`, then waits for `predicate`. The worker may be asleep
+        on a real timer that knows nothing of the clock, so it is woken at every look that
+        fails (never after the last: a wake still pending when the test cancels the worker
+        could swallow the cancel, see asyncio.wait_for in Python 3.11)."""
+        self.clock.advance(seconds)
+
+        def woken() -> bool:
+            assert self.delivery is not None
+            if predicate():
+                return True
+            self.delivery.wake()
+            return False
+
+        await eventually(woken, what)
 
     async def crash(self) -> None:
         """The worker dies where it stands, as in a kill -9: nothing more is saved."""
@@ -94,7 +133,7 @@ class WorkerPage:
         self.writer.stop()
 
     def change(self, after: Status, reason: str = "checks down") -> None:
-        before, now = self.status.status, time.time()
+        before, now = self.status.status, self.clock()
         self.status = ComponentStatus(after, now, reason)
         transition = ComponentTransition(now, before, after, reason)
         self.writer.submit(save_outbox_entry(self.PUBLISHER, "api", transition))

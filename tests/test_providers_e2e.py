@@ -1,4 +1,6 @@
-"""Every provider end to end: `monitor run` against a switchable target and each fake page."""
+"""Every provider end to end: `monitor run` against a switchable target and each fake page. One
+probe turns a check either way (fail_after = recover_after = 1): the hysteresis is tested
+elsewhere, the pages here."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ listen = ""
 [defaults]
 interval = "1s"
 timeout = "1s"
-fail_after = 2
-recover_after = 2
+fail_after = 1
+recover_after = 1
 [publisher]
 type = "{kind}"
 url = "{page.url}"

@@ -1,11 +1,11 @@
 """The Statuspage provider against the fake Statuspage on loopback, and the fake against the API
-facts it enforces (so a provider test that passes means the real API would accept the request)."""
+facts it enforces (so a provider test that passes means the real API would accept the request).
+What every provider does alike over HTTP (rate limits, status codes, timeouts, the limiter, the
+key in no message) is tested once for all three in test_provider_http.py."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,19 +17,16 @@ from monitor.publishers.base import (
     IncidentRequest,
     IncidentStatus,
     NotFound,
-    PublishError,
-    RateLimited,
     RateLimiter,
     Rejected,
     RemoteComponent,
     RemoteIncident,
     Transient,
-    Unauthorized,
 )
 from monitor.publishers.statuspage import StatuspageProvider
 from monitor.state import Status
 from tests.fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
-from tests.probe_servers import closed_port, http_server
+from tests.probe_servers import http_server
 from tests.provider_helpers import FAST, KEY, incident_request
 
 PAGE = "page1"
@@ -224,195 +221,6 @@ async def test_active_maintenance_is_the_components_of_maintenances_in_progress(
     assert seen.query == {"page": "1", "per_page": "100"}
 
 
-@pytest.mark.parametrize(
-    ("status", "header", "retry_after"),
-    [(420, 7, 7.0), (429, 0.25, 0.25), (429, None, None), (429, "Wed, 21 Oct 2026", None)],
-)
-async def test_rate_limits_carry_retry_after(
-    fake_statuspage: FakeStatuspage,
-    provider: StatuspageProvider,
-    status: int,
-    header: float | str | None,
-    retry_after: float | None,
-) -> None:
-    fake_statuspage.fail_next(status=status, retry_after=header)
-
-    with pytest.raises(RateLimited) as caught:
-        await provider.set_component(fake_statuspage.add_component("x"), Status.OPERATIONAL)
-
-    assert (caught.value.status, caught.value.retry_after) == (status, retry_after)
-
-
-async def test_a_rate_limit_pauses_everyone_on_the_key(fake_statuspage: FakeStatuspage) -> None:
-    limiter = RateLimiter(FAST)
-    first = StatuspageProvider(fake_statuspage.url, PAGE, KEY, limiter)
-    second = StatuspageProvider(fake_statuspage.url, PAGE, KEY, limiter)
-    fake_statuspage.fail_next(status=429, retry_after=0.3)
-    try:
-        with pytest.raises(RateLimited):
-            await first.components()
-        await second.components()
-    finally:
-        await first.close()
-        await second.close()
-
-    limited, after = fake_statuspage.requests()
-    assert after.at - limited.at >= 0.29
-
-
-@pytest.mark.parametrize(
-    ("status", "error"),
-    [(500, Transient), (503, Transient), (401, Unauthorized), (403, Unauthorized)]
-    + [(404, NotFound), (400, Rejected), (422, Rejected)],
-)
-async def test_status_codes_map_to_typed_errors(
-    fake_statuspage: FakeStatuspage,
-    provider: StatuspageProvider,
-    status: int,
-    error: type[PublishError],
-) -> None:
-    fake_statuspage.fail_next(status=status, path="*/incidents/unresolved")
-
-    with pytest.raises(PublishError) as caught:
-        await provider.unresolved_incidents()
-
-    assert type(caught.value) is error
-    assert caught.value.status == status
-
-
-async def test_a_bad_key_is_unauthorized(
-    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
-) -> None:
-    fake_statuspage.api_key = "rotated"
-
-    with pytest.raises(Unauthorized, match="401: Could not authenticate"):
-        await provider.components()
-
-
-async def test_a_wrong_page_is_not_found(fake_statuspage: FakeStatuspage) -> None:
-    provider = StatuspageProvider(fake_statuspage.url, "other", KEY, RateLimiter(FAST))
-    try:
-        with pytest.raises(NotFound):
-            await provider.components()
-    finally:
-        await provider.close()
-
-
-async def test_a_refusal_carries_the_pages_message(
-    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
-) -> None:
-    with pytest.raises(Rejected) as caught:
-        await provider.create_incident(request("nosuchcomponent"))
-
-    assert caught.value.status == 422
-    assert "unknown component id 'nosuchcomponent'" in str(caught.value)
-    assert not isinstance(caught.value, NotFound)
-
-
-async def test_a_server_that_never_answers_is_transient_within_the_timeout(
-    fake_statuspage: FakeStatuspage,
-) -> None:
-    provider = StatuspageProvider(fake_statuspage.url, PAGE, KEY, RateLimiter(FAST), timeout=0.3)
-    fake_statuspage.hang_next()
-    started = time.monotonic()
-    try:
-        with pytest.raises(Transient, match="no answer within 0.3 s"):
-            await provider.components()
-    finally:
-        await provider.close()
-    assert time.monotonic() - started < 2.0
-
-
-async def test_a_refused_connection_is_transient() -> None:
-    url = f"http://127.0.0.1:{closed_port()}/v1"
-    provider = StatuspageProvider(url, PAGE, KEY, RateLimiter(FAST))
-    try:
-        with pytest.raises(Transient) as caught:
-            await provider.components()
-    finally:
-        await provider.close()
-    assert caught.value.status is None
-
-
-async def test_the_limiter_spaces_every_request_including_pages(
-    fake_statuspage: FakeStatuspage,
-) -> None:
-    for n in range(150):
-        fake_statuspage.add_component(f"c{n}")
-    provider = StatuspageProvider(fake_statuspage.url, PAGE, KEY, RateLimiter(20))  # 50 ms
-    try:
-        await provider.components()
-        await provider.set_component(fake_statuspage.add_component("x"), Status.OPERATIONAL)
-        await provider.unresolved_incidents()
-    finally:
-        await provider.close()
-
-    times = [seen.at for seen in fake_statuspage.requests()]
-    assert len(times) == 4
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.045
-
-
-async def test_accept_then_hang_leaves_an_incident_findable_by_its_key(
-    fake_statuspage: FakeStatuspage,
-) -> None:
-    """The crash window of a create: the page has it, we never heard its id."""
-    remote = fake_statuspage.add_component("Payment API")
-    provider = StatuspageProvider(fake_statuspage.url, PAGE, KEY, RateLimiter(FAST), timeout=0.3)
-    fake_statuspage.hang_next(accept=True, method="POST")
-    try:
-        with pytest.raises(Transient):
-            await provider.create_incident(request(remote))
-        found = await provider.unresolved_incidents()
-    finally:
-        await provider.close()
-
-    assert [(i.component, i.key) for i in found] == [("payment-api", request("").key)]
-    assert fake_statuspage.holds == 1
-
-
-async def test_a_slow_answer_within_the_deadline_is_fine(
-    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
-) -> None:
-    fake_statuspage.add_component("Payment API")
-    fake_statuspage.delay_next(1, 0.2)
-    started = time.monotonic()
-
-    assert [c.name for c in await provider.components()] == ["Payment API"]
-    assert time.monotonic() - started >= 0.2
-
-
-async def test_a_held_request_released_without_effect_is_a_503(
-    fake_statuspage: FakeStatuspage, provider: StatuspageProvider
-) -> None:
-    remote = fake_statuspage.add_component("Payment API")
-    fake_statuspage.hang_next(method="PATCH")
-    call = asyncio.create_task(provider.set_component(remote, Status.MAJOR_OUTAGE))
-    await asyncio.to_thread(fake_statuspage.wait_held, 1)
-    assert not call.done()
-
-    fake_statuspage.release()
-
-    with pytest.raises(Transient) as caught:
-        await call
-    assert caught.value.status == 503
-    assert fake_statuspage.component(remote)["status"] == "operational"
-
-
-def test_usable_from_sync_code(fake_statuspage: FakeStatuspage) -> None:
-    """Built outside any loop (as the CLI does), used inside one."""
-    provider = StatuspageProvider(fake_statuspage.url, PAGE, KEY, RateLimiter(FAST))
-    fake_statuspage.add_component("Payment API")
-
-    async def main() -> list[RemoteComponent]:
-        try:
-            return await provider.components()
-        finally:
-            await provider.close()
-
-    assert [c.name for c in asyncio.run(main())] == ["Payment API"]
-    assert len(fake_statuspage.wait_requests(1, path="*/components")) == 1
-
-
 # -- odd servers: what the fake does not do ---------------------------------------------------
 
 SECRET = "sk-live-0123456789abcdef"
@@ -460,27 +268,6 @@ async def test_the_key_is_in_no_message_even_when_the_page_echoes_it(
     assert "redirected to https://example.invalid/?key=***" in str(moved.value)
     for caught in (echoed, moved):
         assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
-
-
-async def test_the_key_is_in_no_message_of_any_fake_failure(
-    fake_statuspage: FakeStatuspage,
-) -> None:
-    provider = StatuspageProvider(fake_statuspage.url, PAGE, SECRET, RateLimiter(FAST), timeout=0.3)
-    messages = []
-    try:
-        for status in (401, 404, 420, 422, 500, None):
-            if status is None:
-                fake_statuspage.hang_next()
-            else:
-                fake_statuspage.fail_next(status=status, retry_after=0)
-            with pytest.raises(PublishError) as caught:
-                await provider.components()
-            messages.append(str(caught.value))
-    finally:
-        await provider.close()
-
-    assert len(messages) == 6
-    assert not any(SECRET in message for message in messages)
 
 
 async def test_a_server_ignoring_pages_does_not_loop_forever(
