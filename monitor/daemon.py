@@ -20,10 +20,9 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor import __version__
 from monitor.config import ConfigError, load_config
 from monitor.engine import StatusEngine
-from monitor.health import daemon_status, database_problem, health
+from monitor.health import daemon_status, database_problem, health, serve
 from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import DroppedCollector, Metrics, StateCollector
@@ -33,8 +32,8 @@ from monitor.probes import ProbeContext
 from monitor.publishing import Publishing, PublishSetup, prepare
 from monitor.recording import Recording
 from monitor.reload import checks_by_key, plan_reload
-from monitor.runtime import FirstRound, RunningChecks, describe, log_stopped
-from monitor.server import build_app, start_server
+from monitor.runtime import FirstRound, RunningChecks, Serial, describe, log_started, log_stopped
+from monitor.server import build_app
 from monitor.store import register_checks
 from monitor.systemd import Notifier
 from monitor.windows import Windows
@@ -88,26 +87,26 @@ class Daemon:
             on_clock_step=lambda step: self.metrics.clock_steps.inc(),  # the prober logged it
         )
         self.setup = self._prepare(config)
-        self.publishing: Publishing | None = None
+        self.publishing = Publishing(
+            self.writer,
+            self.metrics,
+            current=lambda component: self.recording.engine.statuses[component],
+            on_maintenance=self._on_page_maintenance,
+            clock=clock,
+        )
         engine = StatusEngine(config.components, clock())
-        self.recording = Recording(engine, self.writer, self.setup.route, self._wake_publishing)
-        self._reload_task: asyncio.Task[None] | None = None
-        self._reload_again = False
+        self.recording = Recording(engine, self.writer, self.setup.route, self.publishing.wake)
+        self.reloads = Serial(self._reload, "reload")
 
     def _prepare(self, config: Config) -> PublishSetup:
         return prepare(config, dry_run=self.dry_run, environ=self.environ, redactor=self.redactor)
 
     def status_document(self) -> dict[str, object]:
         """/status.json: the document of `monitor status --json`, from memory."""
-        delivery = self.publishing.delivery if self.publishing is not None else None
-        publisher, now = self.recording.route.publisher, self.clock()
+        publisher, delivery = self.recording.route.publisher, self.publishing.delivery
+        components, engine = self.config.components, self.recording.engine
         return daemon_status(
-            self.config.components,
-            self.recording.engine,
-            publisher,
-            delivery,
-            self.checks.stale(),
-            now,
+            components, engine, publisher, delivery, self.checks.stale(), self.clock()
         )
 
     def health(self) -> str | None:
@@ -131,22 +130,22 @@ class Daemon:
             async with self.probe_context:
                 if self.config.monitor.listen:
                     app = build_app(self.metrics.render, self.health, self.status_document)
-                    runner = await self._serve(app)
+                    runner = await serve(app, self.config.monitor.listen, self.config.path)
                 self.prober.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.prober.start()
-                self._log_start()
+                log_started(self.config)
                 tasks = [
                     asyncio.create_task(self._maintenance_ticker(), name="maintenance"),
                     asyncio.create_task(self.notifier.watchdog(), name="watchdog"),
                 ]
-                self._start_publishing()
+                self.publishing.start(self.setup)
                 self.notifier.ready(self._summary())
                 try:
                     await stop.wait()
                 finally:
                     self.notifier.stopping()
-                    await _cancel([*tasks, *([self._reload_task] if self._reload_task else [])])
-                    await self._stop_publishing()
+                    await _cancel([*tasks, *([self.reloads.task] if self.reloads.task else [])])
+                    await self.publishing.stop()
                 await self.prober.stop()
         finally:
             if self.setup.provider is not None:
@@ -155,21 +154,6 @@ class Daemon:
                 await runner.cleanup()
             await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
             log_stopped(self.prober.stats, self.writer.stats)
-
-    async def _serve(self, app: web.Application) -> web.AppRunner:
-        """Bind `listen`; a host that does not resolve or a port in use is a config error."""
-        listen, path = self.config.monitor.listen, self.config.path
-        try:
-            return await start_server(app, listen)
-        except OSError as exc:
-            reason = str(exc.strerror or exc).removeprefix(f"[Errno {exc.errno}] ")
-            raise ConfigError(
-                path,
-                [
-                    f"{path}: [monitor] listen: cannot listen on {listen}: {reason}; "
-                    'choose a free port and an address of this machine, or "" to turn it off'
-                ],
-            ) from exc
 
     async def _maintenance_ticker(self) -> None:
         while True:
@@ -183,43 +167,11 @@ class Daemon:
         if self.windows.read_page(components):
             self._apply_maintenance(self.clock())
 
-    def _start_publishing(self) -> None:
-        if self.setup.provider is not None:
-            self.publishing = Publishing(
-                self.setup,
-                self.setup.provider,
-                self.writer,
-                self.metrics,
-                current=lambda cid: self.recording.engine.statuses[cid],
-                on_maintenance=self._on_page_maintenance,
-                clock=self.clock,
-            )
-            self.publishing.start()
-
-    async def _stop_publishing(self) -> None:
-        if self.publishing is not None:
-            await self.publishing.stop()
-            self.publishing = None
-
-    def _wake_publishing(self) -> None:
-        if self.publishing is not None:
-            self.publishing.wake()
-
     def request_reload(self) -> None:
         """SIGHUP: re-read the config in the background; a second one during a reload queues."""
-        if self._reload_task is not None and not self._reload_task.done():
-            self._reload_again = True
-            return
-        self._reload_task = asyncio.create_task(self._reload(), name="reload")
+        self.reloads.request()
 
     async def _reload(self) -> None:
-        while True:
-            self._reload_again = False
-            await self._reload_once()
-            if not self._reload_again:
-                return
-
-    async def _reload_once(self) -> None:
         self.notifier.reloading()
         path = self.config.path
         try:
@@ -245,11 +197,11 @@ class Daemon:
         self.prober.add(plan.jobs(plan.added))
         changes = self.recording.reconfigure(new.components, now)
         self.config, self.windows.calendar = new, MaintenanceCalendar(new.maintenance)
-        await self._stop_publishing()
+        await self.publishing.stop()
         self.setup = setup
         self.recording.reloaded(changes, setup.route)
         self._apply_maintenance(now)
-        self._start_publishing()
+        self.publishing.start(setup)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(now)
         log.info(
@@ -277,15 +229,6 @@ class Daemon:
 
     def _summary(self) -> str:
         return f"probing {len(self.checks)} checks in {len(self.config.components)} components"
-
-    def _log_start(self) -> None:
-        listen = self.config.monitor.listen
-        log.info(
-            "monitor %s: %d checks in %d components, database %s%s",
-            *(__version__, len(self.checks), len(self.config.components)),
-            self.config.monitor.database,
-            f", serving http://{listen}/metrics" if listen else "",
-        )
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

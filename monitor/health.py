@@ -1,5 +1,5 @@
 """What the daemon says about itself: /healthz (None when healthy, else why not) and
-/status.json (the document of `monitor status --json`, from memory).
+/status.json (the document of `monitor status --json`, from memory), and where (`serve`).
 
 A blind spot is never healthy: a prober that stopped, a database that takes no results, or a
 check that has had none for several intervals (staleness.py) turns /healthz to 503 with the
@@ -9,10 +9,15 @@ reason, first things first.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
+from aiohttp import web
+
+from monitor.config import ConfigError
 from monitor.delivery import Delivery
 from monitor.engine import StatusEngine
 from monitor.model import Component
+from monitor.server import start_server
 from monitor.staleness import STALE_INTERVALS
 from monitor.staleness import describe as describe_checks
 from monitor.views import DaemonView, PublisherView, open_incidents, status_document
@@ -71,3 +76,18 @@ def daemon_status(
         publisher=view,
         daemon=DaemonView(running=True, last_seen=now),
     )
+
+
+async def serve(app: web.Application, listen: str, config_path: Path) -> web.AppRunner:
+    """Bind `listen`; a host that does not resolve or a port in use is a config error."""
+    try:
+        return await start_server(app, listen)
+    except OSError as exc:
+        reason = str(exc.strerror or exc).removeprefix(f"[Errno {exc.errno}] ")
+        raise ConfigError(
+            config_path,
+            [
+                f"{config_path}: [monitor] listen: cannot listen on {listen}: {reason}; "
+                'choose a free port and an address of this machine, or "" to turn it off'
+            ],
+        ) from exc

@@ -116,15 +116,15 @@ async def publish(delivery: Delivery, maintenance: PageMaintenance | None) -> No
 
 
 class Publishing:
-    """The daemon's publisher while one config lasts: started once, stopped before a reload.
+    """The daemon's publisher: started with a config's `PublishSetup`, stopped before a reload
+    and started again with the new one. Nothing runs for `type = "none"`.
 
-    `on_maintenance` hears each reading of the page's maintenance (none with
-    `maintenance_poll = 0`); the request outcomes and the queue depth go to `metrics`."""
+    `current` gives a component's status now (for reconcile); `on_maintenance` hears each
+    reading of the page's maintenance (none with `maintenance_poll = 0`); the request outcomes
+    and the queue depth go to `metrics`."""
 
     def __init__(
         self,
-        setup: PublishSetup,
-        provider: Provider,
         writer: Writer,
         metrics: Metrics,
         *,
@@ -132,38 +132,44 @@ class Publishing:
         on_maintenance: Callable[[set[str]], None],
         clock: Callable[[], float],
     ) -> None:
-        self.provider = provider
-        name = provider.name
-        for outcome in ("ok", "retry", "error"):  # every series exists from the start, at 0
-            metrics.publish_requests.labels(name, outcome)
-
-        def on_request(outcome: str) -> None:
-            metrics.publish_requests.labels(name, outcome).inc()
-
-        self.delivery = Delivery(
-            provider,
-            setup.limiter,
-            writer,
-            setup.targets,
-            setup.planner,
-            current=current,
-            on_request=on_request,
-            clock=clock,
-        )
-        metrics.publish_queue.labels(name).set_function(lambda: self.delivery.queue_depth)
-        self.maintenance = None
-        if setup.maintenance_poll > 0:
-            self.maintenance = PageMaintenance(
-                provider, setup.targets, on_maintenance, setup.maintenance_poll
-            )
+        self.writer, self.metrics, self.clock = writer, metrics, clock
+        self.current, self.on_maintenance = current, on_maintenance
+        self.delivery: Delivery | None = None  # while it runs
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(publish(self.delivery, self.maintenance), name="delivery")
+    def start(self, setup: PublishSetup) -> None:
+        provider = setup.provider
+        if provider is None:
+            return
+        name = provider.name
+        for outcome in ("ok", "retry", "error"):  # every series exists from the start, at 0
+            self.metrics.publish_requests.labels(name, outcome)
+
+        def on_request(outcome: str) -> None:
+            self.metrics.publish_requests.labels(name, outcome).inc()
+
+        delivery = self.delivery = Delivery(
+            provider,
+            setup.limiter,
+            self.writer,
+            setup.targets,
+            setup.planner,
+            current=self.current,
+            on_request=on_request,
+            clock=self.clock,
+        )
+        self.metrics.publish_queue.labels(name).set_function(lambda: delivery.queue_depth)
+        maintenance = None
+        if setup.maintenance_poll > 0:
+            maintenance = PageMaintenance(
+                provider, setup.targets, self.on_maintenance, setup.maintenance_poll
+            )
+        self._task = asyncio.create_task(publish(delivery, maintenance), name="delivery")
 
     def wake(self) -> None:
         """New entries are in the outbox."""
-        self.delivery.wake()
+        if self.delivery is not None:
+            self.delivery.wake()
 
     async def stop(self) -> None:
         """Cancel the delivery where it stands (every entry stays in the outbox) and close the
@@ -173,4 +179,6 @@ class Publishing:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.provider.close()
+        if self.delivery is not None:
+            await self.delivery.provider.close()
+            self.delivery = None

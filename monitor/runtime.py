@@ -4,13 +4,15 @@ how the run went."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from monitor import __version__
 from monitor.metrics import CheckMetrics, Metrics
-from monitor.model import Check, Component, Outcome, ProbeResult
+from monitor.model import Check, Component, Config, Outcome, ProbeResult
 from monitor.scheduler import ScheduleStats
 from monitor.staleness import is_stale
 from monitor.writer import WriterStats
@@ -119,3 +121,36 @@ def log_stopped(probes: ScheduleStats, writer: WriterStats) -> None:
         probes.missed,
         probes.overlapped,
     )
+
+
+def log_started(config: Config) -> None:
+    checks = sum(len(component.checks) for component in config.components)
+    listen = config.monitor.listen
+    log.info(
+        "monitor %s: %d checks in %d components, database %s%s",
+        *(__version__, checks, len(config.components), config.monitor.database),
+        f", serving http://{listen}/metrics" if listen else "",
+    )
+
+
+class Serial:
+    """Runs `job` in a task of its own, one run at a time: asked again while it runs (one
+    SIGHUP after another), it runs once more when the run ends."""
+
+    def __init__(self, job: Callable[[], Awaitable[None]], name: str) -> None:
+        self.job, self.name = job, name
+        self.task: asyncio.Task[None] | None = None
+        self._again = False
+
+    def request(self) -> None:
+        if self.task is not None and not self.task.done():
+            self._again = True
+            return
+        self.task = asyncio.create_task(self._runs(), name=self.name)
+
+    async def _runs(self) -> None:
+        while True:
+            self._again = False
+            await self.job()
+            if not self._again:
+                return

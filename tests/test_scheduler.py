@@ -184,3 +184,60 @@ async def test_a_wall_clock_that_stands_still_is_no_step_and_stops_nothing() -> 
     assert steps == [] and scheduler.stats.clock_steps == 0
     assert all(0 <= lateness < 5 for _, lateness in runs)
     assert all(planned + lateness == pytest.approx(1_000_000.0) for planned, lateness in runs)
+
+
+async def test_stop_lets_runs_in_flight_finish_and_cancels_those_past_the_grace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started: set[str] = set()
+    finished: list[str] = []
+    cancelled: list[str] = []
+    both = asyncio.Event()
+
+    async def run(key: str, planned: float, lateness: float) -> None:
+        started.add(key)
+        if len(started) == 2:
+            both.set()
+        try:
+            await asyncio.sleep(0.1 if key == "quick" else 60)
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+        finished.append(key)
+
+    scheduler = ProbeScheduler(run, concurrency=10, grace=0.5)
+    scheduler.add([("quick", 30.0), ("stuck", 31.0)], lead=0.0)  # each alone: both due now
+    scheduler.start()
+    async with asyncio.timeout(5):
+        await both.wait()
+    caplog.set_level(logging.INFO, logger="monitor.scheduler")
+    asked = time.monotonic()
+    async with asyncio.timeout(5):
+        await scheduler.stop()
+    assert finished == ["quick"], "a run in flight is waited for"
+    assert cancelled == ["stuck"], "one still going after the grace is cancelled"
+    assert 0.4 < time.monotonic() - asked < 3
+    assert not scheduler.running
+    assert "stopping: 2 probes in flight" in caplog.text
+
+
+async def test_update_schedules_again_only_a_new_interval() -> None:
+    runs: dict[str, list[float]] = defaultdict(list)
+    enough = asyncio.Event()
+
+    async def run(key: str, planned: float, lateness: float) -> None:
+        runs[key].append(time.monotonic())
+        if len(runs["fast"]) >= 4:
+            enough.set()
+
+    scheduler = ProbeScheduler(run, concurrency=10)
+    scheduler.add([("fast", 30.0), ("same", 31.0)], lead=0.0)  # each alone: both due now
+    scheduler.start()
+    try:
+        scheduler.update([("fast", 0.05), ("same", 31.0), ("unknown", 0.05)])
+        async with asyncio.timeout(5):
+            await enough.wait()
+    finally:
+        await scheduler.stop()
+    assert len(runs["same"]) == 1, "the same interval keeps its place on the grid"
+    assert "unknown" not in runs, "update adds nothing"
