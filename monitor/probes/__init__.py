@@ -8,6 +8,12 @@ code is a failed probe too, of kind `config`, and its traceback is logged once.
 
 Two ways in: `probe_keyed` is what a prober runs for a check on its schedule (in the daemon's
 process or a worker's), `probe_all` probes a list once (`monitor check`).
+
+Adding a probe type (say `dns`) starts here: `probes/dns.py` with `async def probe(check, ctx)`
+returning a ProbeResult for every failure of the target (tcp.py is the short example), its
+line in `PROBES` below, its Check subclass in model.py (`type = "dns"`, its settings with their
+defaults), and its keys in `CHECK_TYPES` of config/keys.py. The scheduler, the engine, the
+store, the metrics and `monitor check` take it as it is.
 """
 
 from __future__ import annotations
