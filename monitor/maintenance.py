@@ -92,6 +92,33 @@ class _Recurring:
         self.since = at
 
 
+def occurrences(window: Maintenance, after: float, until: float) -> list[tuple[float, float]]:
+    """The (start, end) of each occurrence of `window` that ends after `after` and starts at or
+    before `until`, in order: what the page announces (monitor.announce)."""
+    if not window.cron:
+        assert window.start is not None and window.end is not None
+        start, end = window.start.timestamp(), window.end.timestamp()
+        return [(start, end)] if end > after and start <= until else []
+    assert window.duration is not None
+    trigger = CronTrigger.from_crontab(window.cron, timezone=dt.UTC)
+    zone = ZoneInfo(window.timezone)
+    length = dt.timedelta(seconds=window.duration)
+
+    def instant(wall: dt.datetime) -> float:
+        return wall.replace(tzinfo=zone).timestamp()
+
+    wall = dt.datetime.fromtimestamp(after, zone).replace(tzinfo=dt.UTC)
+    last = dt.datetime.fromtimestamp(until, zone).replace(tzinfo=dt.UTC) + SLACK
+    found: list[tuple[float, float]] = []
+    fire = trigger.get_next_fire_time(None, wall - length - SLACK)
+    while fire is not None and fire <= last:
+        start, end = instant(fire), instant(fire + length)
+        if end > after and start <= until:
+            found.append((start, end))
+        fire = trigger.get_next_fire_time(None, fire + SECOND)
+    return sorted(set(found))
+
+
 class MaintenanceCalendar:
     def __init__(self, windows: Sequence[Maintenance]) -> None:
         self._windows: dict[str, list[_Once | _Recurring]] = defaultdict(list)

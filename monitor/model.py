@@ -156,6 +156,12 @@ class Maintenance:
     cron: str | None = None
     duration: float | None = None
     timezone: str = "UTC"
+    # How the window is announced on the page (monitor.announce); None: the plain default words.
+    title: str | None = None
+    message: str | None = None
+    remind: bool = True
+    auto_start: bool = True
+    auto_complete: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,6 +183,7 @@ class PublisherSettings:
     monitoring_for: float = 600.0
     rate_limit: float = 1.0  # requests per second to the page, for all components together
     maintenance_poll: float = 60.0  # seconds between looks at the page's active maintenance
+    announce_ahead: float = 48 * 3600.0  # [[maintenance]] on the page this long before; 0: never
     # The words of incidents; None keeps the built-in wording (monitor.incidents.Templates).
     incident_name: str | None = None
     body_investigating: str | None = None

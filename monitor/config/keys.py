@@ -52,6 +52,7 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "monitoring_for": values.duration(0, 30 * DAY, inclusive=True),
     "rate_limit": values.number(0.01, 1000, "1 or 0.5"),
     "maintenance_poll": values.duration(0, DAY, inclusive=True),
+    "announce_ahead": values.duration(0, 366 * DAY, inclusive=True),
     "incident_name": values.template,
     "body_investigating": values.template,
     "body_update": values.template,
@@ -115,6 +116,11 @@ MAINTENANCE_KEYS: dict[str, Parser] = {
     "cron": schedule.cron,
     "duration": values.duration(0, YEAR, inclusive=False),
     "timezone": schedule.timezone,
+    "title": values.nonempty,
+    "message": values.nonempty,
+    "remind": values.boolean,
+    "auto_start": values.boolean,
+    "auto_complete": values.boolean,
 }
 
 
