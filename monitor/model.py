@@ -14,7 +14,7 @@ from typing import ClassVar
 
 
 class Outcome(StrEnum):
-    """One probe's verdict. Stored as its index in OUTCOMES to keep rows small."""
+    """One probe's verdict. Stored as a small integer: its code in monitor/store/codes.py."""
 
     OK = "ok"
     SLOW = "slow"
@@ -24,7 +24,8 @@ class Outcome(StrEnum):
 class ErrorKind(StrEnum):
     """Why a probe failed: a closed set, so it can be a metric label and a small integer on disk.
 
-    A new kind goes last: the store keeps each kind as its position here.
+    A new kind needs a new code in monitor/store/codes.py (the next number); the order here
+    means nothing on disk.
     """
 
     TIMEOUT = "timeout"
