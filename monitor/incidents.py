@@ -91,16 +91,51 @@ WORDS = {
 }
 
 
+# The built-in words: plain, per status, for the public. Check names, hosts, URLs, addresses and
+# error messages ({reason}) stay in the database, the log and the CLI; a template asks for them.
+PLAIN_INVESTIGATING = {
+    Status.MAJOR_OUTAGE: "We are investigating an outage of {component}.",
+    Status.PARTIAL_OUTAGE: "We are investigating a partial outage of {component}.",
+    Status.DEGRADED_PERFORMANCE: "{component} is experiencing degraded performance.",
+}
+PLAIN_UPDATE = {
+    Status.MAJOR_OUTAGE: "{component} is now experiencing an outage. We are investigating.",
+    Status.PARTIAL_OUTAGE: (
+        "{component} is now experiencing a partial outage. We are investigating."
+    ),
+    Status.DEGRADED_PERFORMANCE: "{component} is now experiencing degraded performance.",
+}
+PLAIN_BACKFILL = {
+    Status.MAJOR_OUTAGE: "{component} had an outage from {since} to {until}.",
+    Status.PARTIAL_OUTAGE: "{component} had a partial outage from {since} to {until}.",
+    Status.DEGRADED_PERFORMANCE: "{component} had degraded performance from {since} to {until}.",
+}
+PLAIN_RESOLVED = "This incident has been resolved."
+
+
 @dataclass(frozen=True, slots=True)
 class Templates:
-    """The words of incidents. Fields: {component} {status} {reason} {since} {until}."""
+    """The words of incidents. Fields: {component} (its public name) {status} {reason} {since}
+    {until}. None: the built-in plain words for the status (PLAIN_*)."""
 
     name: str = "{component}: {status}"
-    investigating: str = "We are investigating: {reason}."
-    update: str = "Now {status}: {reason}."
-    monitoring: str = "Recovered at {since}; we are monitoring. Last problem: {reason}."
-    resolved: str = "Resolved: {component} has been operational since {since}."
-    backfill: str = "{status} from {since} to {until}, published late: {reason}."
+    investigating: str | None = None
+    update: str | None = None
+    monitoring: str = "{component} has recovered; we are monitoring."
+    resolved: str = PLAIN_RESOLVED
+    backfill: str | None = None
+
+    def of(self, phase: str, status: Status) -> str:
+        """The template of `phase` (investigating, update, backfill) for `status`."""
+        chosen: str | None = getattr(self, phase)
+        if chosen is not None:
+            return chosen
+        plain = {
+            "investigating": PLAIN_INVESTIGATING,
+            "update": PLAIN_UPDATE,
+            "backfill": PLAIN_BACKFILL,
+        }[phase]
+        return plain.get(status, plain[Status.MAJOR_OUTAGE])
 
 
 def templates_from(settings: PublisherSettings) -> Templates:
@@ -173,7 +208,7 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The component being published."""
+    """The component being published. `name` is its public name: the page sees only that."""
 
     id: str
     name: str
@@ -285,7 +320,7 @@ class Planner:
         start, end = episode[0], episode[-1]
         worst_entry = max(episode, key=lambda p: p.after.severity)
         body = self._words(
-            self.t.backfill,
+            self.t.of("backfill", worst_entry.after),
             target,
             worst_entry.after,
             worst_entry.reason,
@@ -309,7 +344,8 @@ class Planner:
         key = f"{target.id}:{round(start.at * 1000)}"
         if last.after in OUTAGE:
             status = IncidentStatus.INVESTIGATING
-            body = self._words(self.t.investigating, target, last.after, last.reason)
+            template = self.t.of("investigating", last.after)
+            body = self._words(template, target, last.after, last.reason)
             recovered = None
         else:
             status = IncidentStatus.MONITORING
@@ -353,7 +389,7 @@ class Planner:
         if last.after in OUTAGE:
             status = IncidentStatus.INVESTIGATING
             reason = last.reason
-            body = self._words(self.t.update, target, last.after, reason)
+            body = self._words(self.t.of("update", last.after), target, last.after, reason)
             recovered = None
         else:
             status = IncidentStatus.MONITORING

@@ -145,6 +145,12 @@ class Component:
     name: str
     checks: tuple[Check, ...]
     remote_id: str | None = None
+    public_name: str | None = None  # the name on the status page; None: name
+
+    @property
+    def shown_name(self) -> str:
+        """The name the status page shows and its incident texts use."""
+        return self.public_name or self.name
 
 
 @dataclass(frozen=True, kw_only=True)

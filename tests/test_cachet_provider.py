@@ -329,7 +329,7 @@ async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:
     await eventually(lambda: len(page.ours()) == 1, "an incident")
     (incident,) = page.ours()
     assert incident["name"] == "Api: partial outage" and incident["status"] == 1
-    assert incident["message"].startswith("We are investigating: 1 of 2 checks down.")
+    assert incident["message"].startswith("We are investigating a partial outage of Api.")
     assert page.component() == 3
 
     page.change(MAJ, "all 2 checks down")
@@ -341,7 +341,7 @@ async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:
 
     (incident,) = page.ours()
     assert [u["status"] for u in incident["updates"]] == [1, 3, 4]
-    assert incident["updates"][-1]["message"].startswith("Resolved: Api has been operational")
+    assert incident["updates"][-1]["message"] == "This incident has been resolved."
     assert page.pending() == 0
 
 

@@ -57,7 +57,7 @@ def test_a_full_outage_cycle() -> None:
         MAJ,
     )
     assert request.name == "Payment API: major outage"
-    assert request.body == "We are investigating: reason 1."
+    assert request.body == "We are investigating an outage of Payment API."
     assert (request.component, request.key, request.remote_component) == (
         "api",
         "api:10000",
@@ -100,7 +100,7 @@ def test_escalation_updates_the_same_incident_and_never_lowers_impact() -> None:
     down = PLANNER.plan(T, remote, [Pending(3, 30, MAJ, DEG, "better")], now=30)
     assert down is not None and down.request is not None
     assert (down.request.impact, down.request.component_status) == (Impact.CRITICAL, DEG)
-    assert down.request.body == "Now degraded performance: better."
+    assert down.request.body == "Payment API is now experiencing degraded performance."
 
 
 def test_a_relapse_while_monitoring_reescalates_the_same_incident() -> None:
@@ -142,8 +142,7 @@ def test_an_outage_that_began_and_ended_unseen_is_backfilled() -> None:
     assert request is not None and request.backfill_date == 100
     assert request.status is IncidentStatus.RESOLVED
     assert request.body == (
-        "major outage from 1970-01-01 00:01:40 UTC to 1970-01-01 00:03:20 UTC, "
-        "published late: reason 1."
+        "Payment API had an outage from 1970-01-01 00:01:40 UTC to 1970-01-01 00:03:20 UTC."
     )
     remote = apply(action)
     assert remote.incident_id is None

@@ -413,7 +413,7 @@ async def test_a_full_outage_cycle_makes_one_incident(page: Page) -> None:
     (incident,) = page.ours()
     statuses = [u["status"] for u in incident["updates"]]
     assert statuses == ["INVESTIGATING", "INVESTIGATING", "MONITORING", "RESOLVED"]
-    assert incident["updates"][0]["message"].startswith("We are investigating: 1 of 2 checks")
+    assert incident["updates"][0]["message"].startswith("We are investigating a partial outage")
     assert page.component() == "OPERATIONAL" and page.pending() == 0
 
 

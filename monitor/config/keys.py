@@ -108,6 +108,7 @@ COMPONENT_KEYS: dict[str, Parser] = {
     "name": values.nonempty,
     "id": values.slug,
     "remote_id": values.nonempty,
+    "public_name": values.public_name,
 }
 MAINTENANCE_KEYS: dict[str, Parser] = {
     "components": values.ids,

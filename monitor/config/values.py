@@ -225,6 +225,24 @@ def size(value: object) -> int:
     return int(count)
 
 
+MAX_PUBLIC_NAME = 255  # an incident's name on Statuspage and Cachet holds at most 255
+
+
+def public_name(value: object) -> str:
+    """A name for the public page: one line of printable text, at most MAX_PUBLIC_NAME long."""
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or not value.isprintable()
+        or len(value) > MAX_PUBLIC_NAME
+    ):
+        raise Invalid(
+            f"must be one line of printable text of 1 to {MAX_PUBLIC_NAME} characters, "
+            f'like "Payments", got {show(value)}'
+        )
+    return value.strip()
+
+
 def slug(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
         raise Invalid(

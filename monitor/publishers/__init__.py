@@ -66,7 +66,7 @@ def publish_targets(components: Sequence[Component], publisher: str | None) -> d
     spec = PROVIDERS.get(publisher)
     every = spec is not None and not spec.remote
     return {
-        c.id: Target(c.id, c.name, c.remote_id or c.id)
+        c.id: Target(c.id, c.shown_name, c.remote_id or c.id)
         for c in components
         if c.remote_id is not None or every
     }
