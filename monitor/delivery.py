@@ -118,6 +118,7 @@ class Delivery:
             except PublishError as exc:
                 delay = await self._failed(None, exc, attempt)
                 attempt += 1
+                self._wake.clear()  # new changes do not hurry a page that is down
                 await self._sleep(delay)
         ours = {i.component: i for i in unresolved if i.component in self.targets}
         work = await self.writer.acall(lambda db: load_outbox(db, self.publisher))
@@ -180,6 +181,7 @@ class Delivery:
 
     async def step(self) -> None:
         """One turn: plan every component, send the most urgent action, or sleep."""
+        self._wake.clear()  # before reading: a wake-up during the read is for the next turn
         work = await self.writer.acall(lambda db: load_outbox(db, self.publisher))
         now = self.clock()
         self.queue_depth = sum(len(pending) for _, pending in work.values())
@@ -323,9 +325,11 @@ class Delivery:
             )
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
+        """Until `seconds` pass or `wake()` is called (since the turn began). Not `wait_for`:
+        on Python 3.11 it swallows a cancel that comes in the same turn as the wake-up."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, min(seconds, 3600.0)))
+            async with asyncio.timeout(max(0.0, min(seconds, 3600.0))):
+                await self._wake.wait()
 
 
 def _incident_status(page_status: str) -> IncidentStatus:

@@ -350,3 +350,17 @@ async def test_other_retry_afters_are_obeyed_sanely(
     first, second = page.fake.requests("POST")
     assert least - 0.1 <= second.at - first.at <= most, second.at - first.at
     assert not [r for r in caplog.records if "Retry-After" in r.getMessage()]
+
+
+async def test_a_stop_that_comes_with_a_wake_still_stops(page: Page) -> None:
+    """A stop in the same loop turn as a new outbox entry's wake-up: Python 3.11's `wait_for`
+    would swallow the cancel and sleep on, up to an hour."""
+    delivery = page.start()
+    await eventually(lambda: bool(delivery.remotes), "the first turn, then sleep")
+    assert page.task is not None
+    for _ in range(3):  # the turn after a wake is an idle turn: settle into the sleep again
+        await asyncio.sleep(0)
+    delivery.wake()
+    page.task.cancel()
+    done, _ = await asyncio.wait({page.task}, timeout=5)
+    assert page.task in done and page.task.cancelled(), "the stop was lost"
