@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from monitor.announce import Move
+from monitor.announcing import LOOK_EVERY, Announcer
 from monitor.incidents import (
     Action,
     IncidentStatus,
@@ -59,6 +61,7 @@ BACKOFF_CAP = 300.0
 AUTH_RETRY = 60.0
 
 RequestCounter = Callable[[str], None]  # "ok" | "retry" | "error", for the metrics
+ANNOUNCE = "@maintenance"  # the announcements' place in the backoff, beside the components
 
 
 class Delivery:
@@ -74,8 +77,10 @@ class Delivery:
         on_request: RequestCounter = lambda outcome: None,
         clock: Callable[[], float] = time.time,
         backoff_base: float = BACKOFF_BASE,
+        announcer: Announcer | None = None,
     ) -> None:
         self.provider = provider
+        self.announcer = announcer  # scheduled maintenance to announce (monitor.announcing)
         self.publisher = provider.name
         self.limiter = limiter
         self.writer = writer
@@ -114,6 +119,8 @@ class Delivery:
             try:
                 unresolved = await self.provider.unresolved_incidents()
                 components = {c.id: c.status for c in await self.provider.components()}
+                if self.announcer is not None:
+                    await self.announcer.adopt()
                 break
             except PublishError as exc:
                 delay = await self._failed(None, exc, attempt)
@@ -205,6 +212,10 @@ class Delivery:
             if best is None or order < best[0]:
                 best = (order, cid, remote, action)
         if best is None:
+            if self.announcer is not None:
+                if await self._announce(now):
+                    return
+                wake_at = min(wake_at, now + LOOK_EVERY, self._not_before.get(ANNOUNCE, wake_at))
             await self._sleep(wake_at - now)
             return
         _, cid, remote, action = best
@@ -266,6 +277,41 @@ class Delivery:
         if action.kind is Kind.CREATE and error is None and action.request is not None:
             await self._remember(cid, incident_id, action.request.key)
         await self._healthy()
+
+    async def _announce(self, now: float) -> bool:
+        """Send the next step of the scheduled maintenance the page should announce; False
+        when none is due (or the page is being waited for)."""
+        assert self.announcer is not None
+        if max(self._not_before.get(ANNOUNCE, 0.0), self._paused_until) > now:
+            return False
+        step = await self.announcer.next_step(now)
+        if step is None:
+            return False
+        try:
+            await self.announcer.send(step)
+        except NotFound:  # gone from the page: forgotten; a wanted one is announced again
+            log.warning("%s: it is gone from the page", step.describe())
+            self.on_request("error")
+            await self.announcer.forget(step)
+        except Rejected as exc:
+            log.error("the page refused to %s (%s: %s)", step.describe(), exc.status, exc)
+            self.on_request("error")
+            await self.announcer.refuse(step)
+        except PublishError as exc:
+            attempt = self._attempts.get(ANNOUNCE, 0)
+            delay = await self._failed(ANNOUNCE, exc, attempt)
+            self._attempts[ANNOUNCE] = attempt + 1
+            if not isinstance(exc, RateLimited):
+                self._not_before[ANNOUNCE] = self.clock() + delay
+            return True
+        else:
+            if step.move is not Move.FORGET:
+                log.info("published: %s", step.describe())
+                self.on_request("ok")
+        self._attempts.pop(ANNOUNCE, None)
+        self._not_before.pop(ANNOUNCE, None)
+        await self._healthy()
+        return True
 
     async def _remember(self, cid: str, incident_id: str, key: str) -> None:
         tail = key.rpartition(":")[2]

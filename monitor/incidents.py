@@ -11,7 +11,10 @@ anywhere resumes from the last saved step, and a queue of flaps collapses into i
   to monitoring; `monitoring_for` later without a relapse it is resolved; a relapse while
   monitoring re-escalates the same incident;
 - an outage that began and ended while nothing could be delivered is sent afterwards as one
-  backfilled incident.
+  backfilled incident;
+- a request notifies the page's subscribers once the incident has reached a status of `notify`
+  while running (so one that opens degraded notifies at its escalation), and from then on to
+  its resolution; a backfill, or a recovery of an incident that never notified, stays quiet.
 
 No I/O, no clock: `now` is an argument.
 """
@@ -19,7 +22,7 @@ No I/O, no clock: `now` is an argument.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -61,7 +64,7 @@ class IncidentRequest:
     component: str  # our component id: goes into the incident's metadata
     key: str  # our id of this incident (component and start): metadata too
     backfill_date: float | None = None  # set: a historical, already resolved incident
-    notify: bool = True
+    notify: bool = True  # the page tells its subscribers of this create or update
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,14 @@ class Templates:
         return plain.get(status, plain[Status.MAJOR_OUTAGE])
 
 
+DEFAULT_NOTIFY = frozenset({Status.MAJOR_OUTAGE, Status.PARTIAL_OUTAGE})
+
+
+def notify_from(settings: PublisherSettings) -> frozenset[Status]:
+    """The statuses whose incidents notify the page's subscribers (`[publisher] notify`)."""
+    return frozenset(Status(word) for word in settings.notify)
+
+
 def templates_from(settings: PublisherSettings) -> Templates:
     """The config's wording where it sets some, the built-in wording elsewhere."""
     chosen = {
@@ -176,6 +187,7 @@ class Remote:
     page_status: Status | None = None  # the component status we last set (None: unknown)
     target: Status = Status.OPERATIONAL  # the status of the last change delivered
     suppressed: bool = False  # a human resolved our incident mid-outage: none until it ends
+    notified: bool = False  # the open incident has notified the page's subscribers
 
 
 class Kind(StrEnum):
@@ -239,9 +251,24 @@ def _episode_end(pending: Sequence[Pending], start: int, now: float, hold: float
 
 
 class Planner:
-    def __init__(self, monitoring_for: float, templates: Templates | None = None) -> None:
+    def __init__(
+        self,
+        monitoring_for: float,
+        templates: Templates | None = None,
+        notify: Collection[Status] = DEFAULT_NOTIFY,
+    ) -> None:
         self.hold = monitoring_for
         self.t = templates or Templates()
+        self.notify = frozenset(notify)
+
+    def _notifies(self, remote: Remote, status: IncidentStatus, seen: Iterable[Status]) -> bool:
+        """Whether a create or update tells the subscribers: always once the incident has; else
+        only while the outage runs (investigating) and it reached a status of `notify`. So an
+        incident that opens degraded notifies when it escalates, and a recovery, a resolution
+        or a backfill of an incident that never notified stays quiet."""
+        if remote.notified:
+            return True
+        return status is IncidentStatus.INVESTIGATING and any(s in self.notify for s in seen)
 
     def next_deadline(self, remote: Remote) -> float | None:
         """When `plan` will have something to do with no new change: the end of monitoring."""
@@ -290,6 +317,7 @@ class Planner:
         component_status: Status,
         worst: Status,
         backfill_date: float | None = None,
+        notify: bool = False,
     ) -> IncidentRequest:
         return IncidentRequest(
             name=self.t.name.format(
@@ -303,6 +331,7 @@ class Planner:
             component=target.id,
             key=key,
             backfill_date=backfill_date,
+            notify=notify,
         )
 
     def _words(
@@ -361,9 +390,11 @@ class Planner:
             last_reason=max(pending, key=lambda p: p.after.severity).reason,
             page_status=last.after,
             target=last.after,
+            notified=False,
         )
-        request = self._request(target, key, status, body, last.after, worst)
-        return Action(Kind.CREATE, after, last.id, request=request)
+        notify = self._notifies(after, status, [p.after for p in pending])
+        request = self._request(target, key, status, body, last.after, worst, notify=notify)
+        return Action(Kind.CREATE, replace(after, notified=notify), last.id, request=request)
 
     def _with_incident(
         self, target: Target, remote: Remote, pending: Sequence[Pending], now: float
@@ -406,7 +437,9 @@ class Planner:
             page_status=last.after,
             target=last.after,
         )
-        request = self._request(target, remote.key, status, body, last.after, worst)
+        notify = self._notifies(remote, status, [p.after for p in pending])
+        after = replace(after, notified=notify)
+        request = self._request(target, remote.key, status, body, last.after, worst, notify=notify)
         return Action(Kind.UPDATE, after, last.id, request=request, incident_id=remote.incident_id)
 
     def _resolve(
@@ -416,7 +449,15 @@ class Planner:
         status = entry.after if entry is not None else remote.target
         body = self._words(self.t.resolved, target, status, remote.last_reason, since=since)
         worst = remote.worst or Status.OPERATIONAL
-        request = self._request(target, remote.key, IncidentStatus.RESOLVED, body, status, worst)
+        request = self._request(
+            target,
+            remote.key,
+            IncidentStatus.RESOLVED,
+            body,
+            status,
+            worst,
+            notify=remote.notified,
+        )
         after = Remote(page_status=status, target=status)
         return Action(
             Kind.UPDATE,

@@ -191,6 +191,8 @@ class PublisherSettings:
     rate_limit: float = 1.0  # requests per second to the page, for all components together
     maintenance_poll: float = 60.0  # seconds between looks at the page's active maintenance
     announce_ahead: float = 48 * 3600.0  # [[maintenance]] on the page this long before; 0: never
+    # The statuses whose incidents notify the page's subscribers (monitor.incidents.Planner).
+    notify: tuple[str, ...] = ("major_outage", "partial_outage")
     # The words of incidents; None keeps the built-in wording (monitor.incidents.Templates).
     incident_name: str | None = None
     body_investigating: str | None = None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from monitor.config import read_api_key
 from monitor.delivery import Delivery
-from monitor.incidents import Planner, Target, templates_from
+from monitor.incidents import Planner, Target, notify_from, templates_from
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.model import Config
@@ -62,7 +62,7 @@ def prepare(
     return PublishSetup(
         provider,
         limiter,
-        Planner(settings.monitoring_for, templates_from(settings)),
+        Planner(settings.monitoring_for, templates_from(settings), notify_from(settings)),
         publish_targets(config.components, provider.name if provider is not None else None),
         settings.maintenance_poll,
     )

@@ -182,7 +182,10 @@ class FakeCachet(FakePage):
         _check(set(body) <= {"status", "message"}, f"fields {list(body)}")
         status = _code(body.get("status"), 1, 4, "status")
         _check(isinstance(body.get("message"), str) and body["message"], "message is required")
-        update = {"status": status, "message": body["message"]}
+        # Cachet 2.x takes no notify on an update: it tells the subscribers of every update of a
+        # visible incident (its SendIncidentUpdateEmailNotificationHandler). Recorded as such.
+        notify = bool(self._incidents[int(iid)].get("visible", 1))
+        update = {"status": status, "message": body["message"], "notify": notify}
         self._incidents[int(iid)]["updates"].append(update)
         self._incidents[int(iid)]["status"] = status
         return 200, {"data": {"id": next(self._ids), "incident_id": int(iid), **update}}

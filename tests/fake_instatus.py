@@ -190,7 +190,8 @@ class FakeInstatus(FakePage):
         if fields["status"] == "RESOLVED" and inc["resolved"] is None:
             inc["resolved"] = _now()
         update = dict(id=f"up{next(self._ids):08d}", status=fields["status"], createdAt=_now())
-        update |= dict(message=fields.get("message", ""), notify=fields.get("notify", False))
+        # notify as sent (None: not sent), for the tests of who gets told
+        update |= dict(message=fields.get("message", ""), notify=fields.get("notify"))
         update |= dict(started=fields.get("started", _now()), statuses=fields.get("statuses"))
         inc["updates"].append(update)
         self._changed.notify_all()

@@ -222,6 +222,10 @@ class FakeStatuspage(FakePage):
         status, impact = check("status", "investigating"), check("impact_override", "none")
         _refuse_unless(status in INCIDENT_STATUSES, f"status {status!r} is not an incident status")
         _refuse_unless(impact in IMPACTS, f"impact_override {impact!r} is not an impact")
+        _refuse_unless(
+            isinstance(check("deliver_notifications", True), bool),
+            "deliver_notifications must be true or false",
+        )
         components, ids = check("components", {}), check("component_ids", [])
         _refuse_unless(
             isinstance(components, dict),

@@ -119,7 +119,7 @@ async def test_update_sets_the_component_then_posts_an_update(
     assert post.json == {"status": 3, "message": "recovered"}
     stored = fake_cachet.incident(incident_id)
     assert stored["name"] == "Payment API: partial outage" and stored["status"] == 3
-    assert stored["updates"] == [{"status": 3, "message": "recovered"}]
+    assert stored["updates"] == [{"status": 3, "message": "recovered", "notify": True}]
     assert fake_cachet.component(remote)["status"] == 1
 
 

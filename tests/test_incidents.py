@@ -239,3 +239,92 @@ def test_never_two_open_incidents_and_everything_is_delivered(
     assert remote.page_status is before
     outage = before in (DEG, PART, MAJ)
     assert (remote.incident_id is not None) is outage, "open exactly while in an outage"
+
+
+def _notices(planner: Planner, steps: list[tuple[float, Status]], until: float) -> list[str]:
+    """Plays `steps` one at a time against a page that takes everything; returns each
+    incident request as 'status:notify'."""
+    remote, seen, before = UNKNOWN_OK, [], OP
+    queue: list[Pending] = []
+    for n, (at, after) in enumerate(steps, 1):
+        queue.append(Pending(n, at, before, after, f"reason {n}"))
+        before = after
+        while (action := planner.plan(T, remote, queue, at)) is not None:
+            if action.request is not None:
+                seen.append(f"{action.request.status}:{action.request.notify}")
+            remote = apply(action)
+            queue = [p for p in queue if action.through is None or p.id > action.through]
+    while (action := planner.plan(T, remote, queue, until)) is not None:
+        assert action.request is not None
+        seen.append(f"{action.request.status}:{action.request.notify}")
+        remote = apply(action)
+        queue = []
+    return seen
+
+
+NOTIFY_CASES = [
+    # (notify, steps) -> what each incident request says and whether it notifies
+    (
+        {MAJ, PART},
+        [(10, DEG), (20, MAJ), (30, OP)],
+        ["investigating:False", "investigating:True", "monitoring:True", "resolved:True"],
+    ),
+    (
+        {MAJ, PART},
+        [(10, DEG), (30, OP)],
+        ["investigating:False", "monitoring:False", "resolved:False"],
+    ),
+    (
+        {MAJ, PART},
+        [(10, MAJ), (20, DEG), (30, OP)],
+        ["investigating:True", "investigating:True", "monitoring:True", "resolved:True"],
+    ),
+    (
+        set(),
+        [(10, MAJ), (30, OP)],
+        ["investigating:False", "monitoring:False", "resolved:False"],
+    ),
+    (
+        {DEG},
+        [(10, DEG), (20, PART), (30, OP)],
+        ["investigating:True", "investigating:True", "monitoring:True", "resolved:True"],
+    ),
+    (
+        {MAJ},
+        [(10, PART), (20, OP), (25, MAJ), (30, OP)],  # a relapse to major while monitoring
+        [
+            "investigating:False",
+            "monitoring:False",
+            "investigating:True",
+            "monitoring:True",
+            "resolved:True",
+        ],
+    ),
+]
+
+
+def test_notify_decides_which_requests_tell_the_subscribers() -> None:
+    for notify, steps, expected in NOTIFY_CASES:
+        planner = Planner(monitoring_for=600, notify=notify)
+        assert _notices(planner, steps, until=1000) == expected, (notify, steps)
+
+
+def test_a_backfill_and_an_incident_opening_recovered_do_not_notify() -> None:
+    planner = Planner(monitoring_for=600, notify={MAJ, PART, DEG})
+    backfill = planner.plan(T, UNKNOWN_OK, changes((100, MAJ), (200, OP)), now=900)
+    assert backfill is not None and backfill.request is not None
+    assert backfill.request.backfill_date == 100 and backfill.request.notify is False
+    late = planner.plan(T, UNKNOWN_OK, changes((100, MAJ), (200, OP)), now=300)
+    assert late is not None and late.request is not None
+    assert late.request.status is IncidentStatus.MONITORING and late.request.notify is False
+
+
+def test_whether_an_incident_notified_is_remembered_and_reset() -> None:
+    planner = Planner(monitoring_for=600)
+    opened = planner.plan(T, UNKNOWN_OK, changes((10, PART)), now=10)
+    assert opened is not None and opened.after.notified
+    remote = apply(opened)
+    resolved = planner.plan(T, remote, [Pending(2, 20, PART, OP, "up")], now=700)
+    assert resolved is not None and resolved.request is not None
+    assert resolved.request.status is IncidentStatus.RESOLVED and resolved.request.notify
+    assert not resolved.after.notified, "the next incident starts afresh"

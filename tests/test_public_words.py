@@ -18,7 +18,7 @@ import pytest
 
 from monitor.config import ConfigError, parse_config
 from monitor.delivery import Delivery
-from monitor.incidents import Planner, templates_from
+from monitor.incidents import Planner, notify_from, templates_from
 from monitor.model import Config
 from monitor.publishers import publish_targets
 from monitor.publishers.base import Provider, RateLimiter
@@ -114,7 +114,7 @@ class OutagePage(WorkerPage):
 
     def start(self, monitoring_for: float) -> None:
         limiter = RateLimiter(50.0, clock=self.clock, sleep=self.clock.sleep)
-        planner = Planner(monitoring_for, templates_from(self.settings))
+        planner = Planner(monitoring_for, templates_from(self.settings), notify_from(self.settings))
         self.delivery = Delivery(
             self.provider(limiter),
             limiter,

@@ -49,6 +49,7 @@ def test_migrations_create_the_schema_once(tmp_path: Path) -> None:
         "m004_history",
         "m005_monthly",
         "m006_run_end",
+        "m007_announcements",
     ]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()

@@ -53,6 +53,7 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "rate_limit": values.number(0.01, 1000, "1 or 0.5"),
     "maintenance_poll": values.duration(0, DAY, inclusive=True),
     "announce_ahead": values.duration(0, 366 * DAY, inclusive=True),
+    "notify": values.outage_statuses,
     "incident_name": values.template,
     "body_investigating": values.template,
     "body_update": values.template,

@@ -225,6 +225,26 @@ def size(value: object) -> int:
     return int(count)
 
 
+OUTAGE_STATUSES = ("major_outage", "partial_outage", "degraded_performance")
+
+
+def outage_statuses(value: object) -> tuple[str, ...]:
+    """A list of distinct outage statuses, like ["major_outage", "partial_outage"]; [] is none."""
+    choices = ", ".join(map(quote, OUTAGE_STATUSES))
+    if not isinstance(value, list):
+        raise Invalid(
+            f'must be a list of statuses like ["major_outage", "partial_outage"] (any of '
+            f"{choices}; [] for none), got {show(value)}"
+        )
+    for each in value:
+        if each not in OUTAGE_STATUSES:
+            raise Invalid(f"must list only {choices}, got {show(each)}")
+    for each in value:
+        if value.count(each) > 1:
+            raise Invalid(f"lists {quote(each)} twice")
+    return tuple(value)
+
+
 MAX_PUBLIC_NAME = 255  # an incident's name on Statuspage and Cachet holds at most 255
 
 

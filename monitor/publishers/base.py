@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from monitor.announce import Announcement
 from monitor.incidents import (
     IMPACT,
     Impact,
@@ -27,6 +28,8 @@ from monitor.state import Status
 __all__ = [
     "IMPACT",
     "MAX_PAUSE",
+    "Announcement",
+    "Announcing",
     "Impact",
     "IncidentRequest",
     "IncidentStatus",
@@ -110,6 +113,23 @@ class Provider(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+class Announcing(Protocol):
+    """A provider that announces scheduled maintenance (monitor.announce) on its page. Each
+    announcement carries our marker, `Announcement.key`, so it is found again after a crash."""
+
+    async def create_maintenance(self, announcement: Announcement) -> str:
+        """Announce an occurrence; returns its id on the page."""
+
+    async def update_maintenance(self, page_id: str, announcement: Announcement) -> None:
+        """Change an announced occurrence (its marker too, when it moved)."""
+
+    async def cancel_maintenance(self, page_id: str) -> None:
+        """Take an occurrence that has not started off the page; NotFound if it is gone."""
+
+    async def announced_maintenance(self) -> list[tuple[str, str]]:
+        """(id on the page, our marker) of every upcoming maintenance with our marker."""
 
 
 class RateLimiter:

@@ -14,6 +14,8 @@ What the API asks of us, and what we chose:
   reference definition, `[monitor]: # (<component> <key>)` (both percent-encoded), which renders
   as nothing on the page; `unresolved_incidents()` and `get_incident()` read it back, so a crash
   between "created on the page" and "id saved" never leads to a duplicate.
+- `notify` (`[publisher] notify`, decided by the planner) goes on the create only: 2.x takes no
+  flag on an update, and tells the subscribers of every update of a visible incident itself.
 - `component_id` and `component_status` always travel together. An update is two requests:
   `PUT /components/{id}` first (idempotent, so a retry after a failed second request repeats
   nothing visible), then `POST /incidents/{id}/updates`.

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from monitor.model import PublisherSettings
 from monitor.publishers.base import (
+    Announcement,
     IncidentRequest,
     RateLimiter,
     RemoteComponent,
@@ -189,10 +190,50 @@ class StatuspageProvider:
             if isinstance(component, dict) and component.get("id")
         }
 
+    async def create_maintenance(self, announcement: Announcement) -> str:
+        incident = {"status": "scheduled", **self._maintenance(announcement)}
+        data = await self._client.call("POST", "/incidents", json={"incident": incident})
+        if not isinstance(data, dict) or not data.get("id"):
+            raise Transient("statuspage: POST /incidents: the answer has no incident id")
+        return str(data["id"])
+
+    async def update_maintenance(self, page_id: str, announcement: Announcement) -> None:
+        path = f"/incidents/{quote(page_id, safe='')}"
+        await self._client.call("PATCH", path, json={"incident": self._maintenance(announcement)})
+
+    async def cancel_maintenance(self, page_id: str) -> None:
+        await self._client.call("DELETE", f"/incidents/{quote(page_id, safe='')}")
+
+    async def announced_maintenance(self) -> list[tuple[str, str]]:
+        found = []
+        for item in await self._all("/incidents/upcoming"):
+            metadata = item.get("metadata")
+            ours = metadata.get("monitor") if isinstance(metadata, dict) else None
+            key = ours.get("maintenance") if isinstance(ours, dict) else None
+            if isinstance(key, str) and item.get("id"):
+                found.append((str(item["id"]), key))
+        return found
+
     async def close(self) -> None:
         await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _maintenance(announcement: Announcement) -> dict[str, Any]:
+        """A scheduled incident's fields. No `components` map: the page sets the components
+        under maintenance itself when it starts (scheduled_auto_in_progress)."""
+        return {
+            "name": clip(announcement.title, MAX_NAME),
+            "body": clip(announcement.message, MAX_BODY),
+            "scheduled_for": _rfc3339(announcement.start),
+            "scheduled_until": _rfc3339(announcement.end),
+            "component_ids": list(announcement.remote_ids),
+            "scheduled_remind_prior": announcement.remind,
+            "scheduled_auto_in_progress": announcement.auto_start,
+            "scheduled_auto_completed": announcement.auto_complete,
+            "metadata": {"monitor": {"maintenance": announcement.key}},
+        }
 
     @staticmethod
     def _components(request: IncidentRequest) -> dict[str, Any]:

@@ -126,6 +126,7 @@ _REMOTE = {
     "page_status": _optional(STATUS_OF.__getitem__),
     "target": STATUS_OF.__getitem__,
     "suppressed": _BOOL,
+    "notified": _BOOL,
 }
 
 

@@ -161,6 +161,27 @@ def m006_run_end(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN ended INTEGER")
 
 
+@migrations()
+def m007_announcements(db: sqlite_utils.Database) -> None:
+    """The scheduled maintenance each publisher has announced on its page (monitor.announce):
+    `key` is our marker, `components` the component ids joined by spaces."""
+    db.execute(
+        """
+        CREATE TABLE announcements (
+            publisher TEXT NOT NULL,
+            key TEXT NOT NULL,
+            page_id TEXT NOT NULL,
+            components TEXT NOT NULL,
+            start INTEGER NOT NULL,
+            "end" INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            PRIMARY KEY (publisher, key)
+        )
+        """
+    )
+
+
 def _ms(seconds: float) -> int:
     """Seconds (as the engine counts time) to the integer milliseconds stored in every table."""
     return int(round(seconds * 1000))
