@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from monitor.engine import Change
 from monitor.model import ProbeResult
@@ -58,14 +57,9 @@ class Route:
         return any(change.check is None and self.shows(change.component) for change in changes)
 
 
-class Probed(NamedTuple):
-    """A probe's result as the engine took it: the check's row id, when the probe started (Unix
-    seconds), the result, and the check's status after it."""
-
-    check_id: int
-    at: float
-    result: ProbeResult
-    status: CheckStatus
+Probed = tuple[int, float, ProbeResult, CheckStatus]
+"""A probe's result as the engine took it: (the check's row id, when the probe started in Unix
+seconds, the result, the check's status after it). A plain tuple: one is made per probe."""
 
 
 def result_row(check_id: int, at: float, result: ProbeResult) -> ResultRow:
@@ -83,12 +77,12 @@ def result_row(check_id: int, at: float, result: ProbeResult) -> ResultRow:
 def record(changes: Iterable[Change], route: Route, probed: Probed | None = None) -> list[Write]:
     """The writes of one transaction: the probe (`probed`, when a result caused `changes`), then
     each change with the component status it led to and its outbox entry."""
-    writes: list[Write] = []
-    if probed is not None:
-        writes += (
-            result_row(probed.check_id, probed.at, probed.result),
-            save_check_status(probed.check_id, probed.status),
-        )
+    writes: list[Write]
+    if probed is None:
+        check_id, writes = None, []
+    else:
+        check_id, at, result, status = probed
+        writes = [result_row(check_id, at, result), save_check_status(check_id, status)]
     for change in changes:
         transition = change.transition
         if isinstance(transition, ComponentTransition):
@@ -97,7 +91,6 @@ def record(changes: Iterable[Change], route: Route, probed: Probed | None = None
             writes.append(save_transition(change.component, None, transition))
             writes += route.outbox(change.component, transition)
         else:  # a check's transitions come from its probes
-            check_id = probed.check_id if probed is not None else None
             writes.append(save_transition(change.component, check_id, transition))
     return writes
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from monitor.engine import Change, StatusEngine
 from monitor.model import Component, ProbeResult
-from monitor.recorder import Probed, Route, Write, log_changes, record, snapshot
+from monitor.recorder import Route, Write, log_changes, record, snapshot
 from monitor.state import Status
 from monitor.store import load_statuses
 from monitor.writer import Writer
@@ -35,9 +35,7 @@ class Recording:
         """A probe of `key` that started at `at`, taken at `now`."""
         engine = self.engine
         changes = engine.observe(key, result, now)
-        self.writer.submit(
-            record(changes, self.route, Probed(check_id, at, result, engine.checks[key]))
-        )
+        self.writer.submit(record(changes, self.route, (check_id, at, result, engine.checks[key])))
         if changes:
             self._said(changes)
 

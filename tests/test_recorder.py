@@ -61,13 +61,13 @@ def database(tmp_path: Path) -> Iterator[Database]:
 
 def probe(engine: StatusEngine, database: Database, result: ProbeResult, at: float) -> Probed:
     engine.observe("api/eu", result, at)
-    return Probed(database.ids["api/eu"], at, result, engine.checks["api/eu"])
+    return (database.ids["api/eu"], at, result, engine.checks["api/eu"])
 
 
 def test_a_probe_that_changes_nothing_is_its_row_and_its_check_state(database: Database) -> None:
     engine = StatusEngine([API, DB], at=0.0)
     changes = engine.observe("api/eu", OK, 1.0)
-    probed = Probed(database.ids["api/eu"], 1.0, OK, engine.checks["api/eu"])
+    probed: Probed = (database.ids["api/eu"], 1.0, OK, engine.checks["api/eu"])
     counts = database.apply(record(changes, Route("statuspage", {"api"}), probed))
     assert counts == dict.fromkeys(TABLES, 0) | {"results": 1, "check_state": 1}
 
@@ -80,7 +80,7 @@ def test_a_probe_that_takes_its_component_down_writes_everything_it_caused_at_on
     database.apply(record([], route, probe(engine, database, FAIL, 1.0)))
     changes = engine.observe("api/eu", FAIL, 2.0)
     assert [c.check for c in changes] == ["api/eu", None]
-    probed = Probed(database.ids["api/eu"], 2.0, FAIL, engine.checks["api/eu"])
+    probed: Probed = (database.ids["api/eu"], 2.0, FAIL, engine.checks["api/eu"])
     assert route.publishes(changes)
     counts = database.apply(record(changes, route, probed))
     assert counts == {
@@ -113,7 +113,7 @@ def test_a_change_no_publisher_shows_is_recorded_but_not_queued(
     engine = StatusEngine([API, DB], at=0.0)
     probe(engine, database, FAIL, 1.0)
     changes = engine.observe("api/eu", FAIL, 2.0)
-    probed = Probed(database.ids["api/eu"], 2.0, FAIL, engine.checks["api/eu"])
+    probed: Probed = (database.ids["api/eu"], 2.0, FAIL, engine.checks["api/eu"])
     assert not route.publishes(changes)
     counts = database.apply(record(changes, route, probed))
     assert (counts["transitions"], counts["component_state"], counts["outbox"]) == (2, 1, 0)
