@@ -16,12 +16,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from monitor.announcing import Announcer, can_announce
 from monitor.config import read_api_key
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target, notify_from, templates_from
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
-from monitor.model import Config
+from monitor.model import Config, Maintenance
 from monitor.publishers import make_provider, needs_key, publish_targets
 from monitor.publishers.base import Provider, PublishError, RateLimiter
 from monitor.recorder import Route
@@ -40,6 +41,8 @@ class PublishSetup:
     planner: Planner
     targets: dict[str, Target]
     maintenance_poll: float
+    windows: tuple[Maintenance, ...] = ()  # the config's, announced `announce_ahead` before
+    announce_ahead: float = 0.0
 
     @property
     def route(self) -> Route:
@@ -65,6 +68,8 @@ def prepare(
         Planner(settings.monitoring_for, templates_from(settings), notify_from(settings)),
         publish_targets(config.components, provider.name if provider is not None else None),
         settings.maintenance_poll,
+        config.maintenance,
+        settings.announce_ahead,
     )
 
 
@@ -148,6 +153,16 @@ class Publishing:
         def on_request(outcome: str) -> None:
             self.metrics.publish_requests.labels(name, outcome).inc()
 
+        announcer = None
+        if setup.announce_ahead > 0 and can_announce(provider):
+            announcer = Announcer(
+                provider,  # type: ignore[arg-type]  # can_announce saw to it
+                self.writer,
+                name,
+                setup.windows,
+                setup.targets,
+                setup.announce_ahead,
+            )
         delivery = self.delivery = Delivery(
             provider,
             setup.limiter,
@@ -157,6 +172,7 @@ class Publishing:
             current=self.current,
             on_request=on_request,
             clock=self.clock,
+            announcer=announcer,
         )
         self.metrics.publish_queue.labels(name).set_function(lambda: delivery.queue_depth)
         maintenance = None

@@ -32,6 +32,10 @@ IMPACTS = {"none", "maintenance", "minor", "major", "critical"}
 INCIDENT_FIELDS = {"name", "status", "body", "impact_override", "components", "component_ids"}
 INCIDENT_FIELDS |= {"deliver_notifications", "metadata", "backfilled", "backfill_date"}
 INCIDENT_FIELDS |= {"scheduled_for", "scheduled_until", "reminder_intervals"}
+SCHEDULED_FLAGS = {"scheduled_remind_prior", "scheduled_auto_in_progress"}
+SCHEDULED_FLAGS |= {"scheduled_auto_completed"}
+INCIDENT_FIELDS |= SCHEDULED_FLAGS
+SCHEDULED = {"scheduled"}
 UNRESOLVED = {"investigating", "identified", "monitoring"}
 ACTIVE_MAINTENANCE = {"in_progress", "verifying"}
 
@@ -72,6 +76,9 @@ class FakeStatuspage(FakePage):
             ("PATCH", r"/components/([^/]+)", self._patch_component),
             ("GET", r"/incidents/unresolved", self._unresolved),
             ("GET", r"/incidents/active_maintenance", self._active_maintenance),
+            ("GET", r"/incidents/upcoming", self._upcoming),
+            ("GET", r"/incidents/scheduled", self._upcoming),
+            ("DELETE", r"/incidents/([^/]+)", self._delete_incident),
             ("POST", r"/incidents", self._create_incident),
             ("GET", r"/incidents/([^/]+)", self._get_incident),
             ("PATCH", r"/incidents/([^/]+)", self._patch_incident),
@@ -134,7 +141,7 @@ class FakeStatuspage(FakePage):
         self, request: web.Request, path: str, body: Any, auth: str | None
     ) -> tuple[int, Any, dict[str, str]]:
         method, query = request.method, request.query
-        json_body = request.content_type == "application/json" or method == "GET"
+        json_body = request.content_type == "application/json" or method in {"GET", "DELETE"}
         if auth != f"OAuth {self.api_key}":
             return 401, {"error": "Could not authenticate"}, {}
         match = re.fullmatch(r"/pages/([^/]+)(/.*)", path)
@@ -187,6 +194,15 @@ class FakeStatuspage(FakePage):
             self._view(i) for i in self._incidents.values() if i["status"] in ACTIVE_MAINTENANCE
         ]
         return self._page(found, query)
+
+    def _upcoming(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        found = [self._view(i) for i in self._incidents.values() if i["status"] in SCHEDULED]
+        return self._page(found, query)
+
+    def _delete_incident(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        if iid not in self._incidents:
+            raise Refused(404, f"no incident {iid}")
+        return 200, self._view(self._incidents.pop(iid))
 
     def _get_incident(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         if iid not in self._incidents:
@@ -245,6 +261,23 @@ class FakeStatuspage(FakePage):
             _refuse_unless(
                 not components and not ids, "components cannot be set on a backfilled incident"
             )
+        for flag in SCHEDULED_FLAGS:
+            _refuse_unless(isinstance(check(flag, False), bool), f"{flag} must be a boolean")
+        times = {}
+        for key in ("scheduled_for", "scheduled_until"):
+            if key in fields:
+                try:
+                    times[key] = dt.datetime.fromisoformat(str(fields[key]))
+                except ValueError:
+                    raise Refused(422, f"{key} must be a timestamp") from None
+                _refuse_unless(times[key].tzinfo is not None, f"{key} must carry its UTC offset")
+        if status == "scheduled":
+            _refuse_unless(len(times) == 2, "a scheduled incident needs scheduled_for and _until")
+        if len(times) == 2:
+            _refuse_unless(
+                times["scheduled_for"] < times["scheduled_until"],
+                "scheduled_until must be after scheduled_for",
+            )
         if check("backfilled"):
             try:
                 dt.datetime.fromisoformat(str(check("backfill_date")))
@@ -256,6 +289,11 @@ class FakeStatuspage(FakePage):
         now = time.time()
         for key in ("name", "status", "impact_override", "metadata", "backfilled", "backfill_date"):
             inc[key] = fields.get(key, inc[key])
+        for key in ("scheduled_for", "scheduled_until", *SCHEDULED_FLAGS):
+            if key in fields:
+                inc[key] = fields[key]
+        if "component_ids" in fields and inc["status"] in SCHEDULED:  # the list, as sent
+            inc["component_ids"] = []
         changes = fields.get("components", {})
         for cid, status in changes.items():
             self._components[cid]["status"] = status
