@@ -64,6 +64,7 @@ class Announcer:
         self.provider, self.writer, self.publisher = provider, writer, publisher
         self.windows, self.targets, self.ahead = tuple(windows), dict(targets), ahead
         self._refused: set[tuple[str, str]] = set()  # (key, fingerprint) the page refused
+        self.have: dict[str, Announced] = {}  # as of the last turn, for /status.json
 
     async def adopt(self) -> None:
         """Record what the page has with our marker and the database lacks. Raises
@@ -118,7 +119,8 @@ class Announcer:
             await self.forget(step)
 
     async def _have(self) -> dict[str, Announced]:
-        return await self.writer.acall(lambda db: load_announced(db, self.publisher))
+        self.have = await self.writer.acall(lambda db: load_announced(db, self.publisher))
+        return self.have
 
     async def _record(self, record: Announced, replaces: str | None = None) -> None:
         await self.writer.acall(lambda db: record_announced(db, self.publisher, record, replaces))

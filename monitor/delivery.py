@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
-from monitor.announce import Move
+from monitor.announce import Announced, Move
 from monitor.announcing import LOOK_EVERY, Announcer
 from monitor.incidents import (
     Action,
@@ -98,6 +98,11 @@ class Delivery:
         self._not_before: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
         self._paused_until = 0.0
+
+    @property
+    def announced(self) -> list[Announced]:
+        """The scheduled maintenance announced on the page, as of the last turn."""
+        return list(self.announcer.have.values()) if self.announcer is not None else []
 
     def wake(self) -> None:
         """New entries are in the outbox (or the config changed): look again now."""

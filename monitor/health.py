@@ -20,7 +20,13 @@ from monitor.model import Component
 from monitor.server import start_server
 from monitor.staleness import STALE_INTERVALS
 from monitor.staleness import describe as describe_checks
-from monitor.views import DaemonView, PublisherView, open_incidents, status_document
+from monitor.views import (
+    DaemonView,
+    PublisherView,
+    open_incidents,
+    status_document,
+    upcoming_maintenance,
+)
 from monitor.writer import WriterStats
 
 WRITER_STALL = 10.0  # seconds without a commit or idle turn before /healthz says it is stuck
@@ -72,6 +78,7 @@ def daemon_status(
         engine.statuses,
         engine.checks,
         incidents=open_incidents(delivery.remotes if delivery is not None else {}),
+        maintenance=upcoming_maintenance(delivery.announced if delivery is not None else (), now),
         stale=set(stale),
         publisher=view,
         daemon=DaemonView(running=True, last_seen=now),

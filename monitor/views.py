@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from monitor.announce import Announced
 from monitor.history import Period, Summary, percentile
 from monitor.incidents import Remote
 from monitor.model import Component, check_key
@@ -57,12 +58,33 @@ class DaemonView:
     last_seen: float | None
 
 
+def upcoming_maintenance(
+    announced: Iterable[Announced], now: float
+) -> dict[str, list[dict[str, str]]]:
+    """The `maintenance` of each component: the announced windows that have not ended, in order
+    of start, as {"start", "end", "title", "page_id"}."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for each in sorted(announced, key=lambda a: (a.start, a.key)):
+        if each.end <= now:
+            continue
+        shown = {
+            "start": rfc3339(each.start),
+            "end": rfc3339(each.end),
+            "title": each.title,
+            "page_id": each.page_id,
+        }
+        for component in each.components:
+            out.setdefault(component, []).append(shown)
+    return out
+
+
 def status_document(
     components: Sequence[Component],
     statuses: Mapping[str, ComponentStatus],
     checks: Mapping[str, CheckStatus],
     *,
     incidents: Mapping[str, Mapping[str, Any]],
+    maintenance: Mapping[str, Sequence[Mapping[str, str]]],
     stale: Collection[str],
     publisher: PublisherView,
     daemon: DaemonView,
@@ -105,6 +127,7 @@ def status_document(
                 "reason": status.reason if status else None,
                 "checks": rows,
                 "incident": incidents.get(component.id),
+                "maintenance": [dict(m) for m in maintenance.get(component.id, ())],
             }
         )
     return {

@@ -15,7 +15,13 @@ from monitor.cli.output import Column, Layout, console, literal, styled
 from monitor.model import check_key
 from monitor.staleness import STALE_INTERVALS, describe, is_stale
 from monitor.state import CheckStatus
-from monitor.views import DaemonView, PublisherView, open_incidents, status_document
+from monitor.views import (
+    DaemonView,
+    PublisherView,
+    open_incidents,
+    status_document,
+    upcoming_maintenance,
+)
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
 COLUMNS = (
@@ -61,6 +67,7 @@ def status(config_path: str | None, as_json: bool) -> None:
     with reading(config) as store:
         checks, components = store.statuses()
         remotes, queued, error = store.publishing(publisher)
+        announced = store.announced(publisher)
         last_run = store.last_run()
         runs = store.runs()
     last_seen, ended = last_run if last_run is not None else (None, None)
@@ -79,6 +86,7 @@ def status(config_path: str | None, as_json: bool) -> None:
         components,
         checks,
         incidents=open_incidents(remotes),
+        maintenance=upcoming_maintenance(announced, now),
         stale=set(stale),
         publisher=PublisherView(publisher, sum(queued.values()), error),
         daemon=DaemonView(running, last_seen),
@@ -138,6 +146,18 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
             lines.append(
                 Text.assemble(
                     name, ": incident ", literal(incident["id"]), f" ({incident['status']})"
+                )
+            )
+        for window in component["maintenance"]:
+            start, end = _parse(window["start"]), _parse(window["end"])
+            lines.append(
+                Text.assemble(
+                    name,
+                    f": maintenance announced {_when(start)} to {_when(end)}: ",
+                    literal(window["title"]),
+                    " (",
+                    literal(window["page_id"]),
+                    ")",
                 )
             )
     publisher = document["publisher"]

@@ -55,13 +55,12 @@ def forget_announced(db: sqlite_utils.Database, publisher: str, key: str) -> Non
         db.execute("DELETE FROM announcements WHERE publisher = ? AND key = ?", [publisher, key])
 
 
-def upcoming_announced(db: sqlite_utils.Database, now: float) -> dict[str, list[Announced]]:
-    """Per component, the announced maintenance that has not ended, in order of start."""
-    out: dict[str, list[Announced]] = {}
-    for row in db.execute(
-        f'SELECT {_COLUMNS} FROM announcements WHERE "end" > ? ORDER BY start, key', [_ms(now)]
-    ):
-        found = _announced(row)
-        for component in found.components:
-            out.setdefault(component, []).append(found)
-    return out
+def announced_query(publisher: str) -> tuple[str, list[object]]:
+    """The SQL (and its parameters) of every announcement of `publisher`, in order of start:
+    rows for `announced_row`."""
+    sql = f"SELECT {_COLUMNS} FROM announcements WHERE publisher = ? ORDER BY start, key"
+    return sql, [publisher]
+
+
+def announced_row(row: tuple[Any, ...]) -> Announced:
+    return _announced(row)

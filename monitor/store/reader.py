@@ -15,9 +15,11 @@ from typing import Any
 
 import sqlite_utils
 
+from monitor.announce import Announced
 from monitor.history import StatusChange
 from monitor.incidents import Remote
 from monitor.state import CheckStatus, ComponentStatus
+from monitor.store.announced import announced_query, announced_row
 from monitor.store.codes import (
     ERROR_KIND_OF,
     N_LATENCY_BUCKETS,
@@ -101,6 +103,10 @@ class Store:
             raise self._error(exc) from exc
         keys = {id_: key for key, id_ in self.check_ids().items()}
         return {keys[id_]: status for id_, status in by_id.items() if id_ in keys}, components
+
+    def announced(self, publisher: str) -> list[Announced]:
+        """For `monitor status`: the scheduled maintenance announced on the page."""
+        return [announced_row(row) for row in self._rows(*announced_query(publisher))]
 
     def publishing(self, publisher: str) -> tuple[dict[str, Remote], dict[str, int], str | None]:
         """For `monitor status`: what the page shows per component, pending outbox entries
