@@ -71,8 +71,9 @@ class Announcer:
         PublishError when the page cannot be read."""
         found = await self.provider.announced_maintenance()
         have = await self._have()
+        known = {record.page_id for record in have.values()}
         for page_id, key in found:
-            if key in have:
+            if key in have or page_id in known:  # a moved one's page may show its old marker
                 continue
             record = from_marker(key, page_id)
             if record is not None:

@@ -24,6 +24,7 @@ from tests.fake_page import FakePage
 
 INCIDENT_FIELDS = {"name", "message", "status", "visible", "notify", "component_id"}
 INCIDENT_FIELDS |= {"component_status", "stickied", "occurred_at"}
+SCHEDULE_FIELDS = {"name", "message", "status", "scheduled_at", "completed_at", "components"}
 Handler = Callable[[str, dict[str, str], Any], tuple[int, Any]]
 
 
@@ -66,6 +67,9 @@ class FakeCachet(FakePage):
             ("GET", r"/incidents/(\d+)", self._get_incident),
             ("POST", r"/incidents/(\d+)/updates", self._post_update),
             ("GET", r"/schedules", lambda _, q, b: self._list(self._schedules, q)),
+            ("POST", r"/schedules", self._create_schedule),
+            ("PUT", r"/schedules/(\d+)", self._put_schedule),
+            ("DELETE", r"/schedules/(\d+)", self._delete_schedule),
         ]
 
     # -- the page's data (the shared controls are FakePage's) ------------------------------
@@ -111,7 +115,7 @@ class FakeCachet(FakePage):
         self, request: web.Request, path: str, body: Any, token: str | None
     ) -> tuple[int, Any, dict[str, str]]:
         method, query = request.method, request.query
-        json_body = method == "GET" or request.content_type == "application/json"
+        json_body = method in {"GET", "DELETE"} or request.content_type == "application/json"
         if token != self.api_key:
             return 401, _errors(401, "You are not authorized to access this resource."), {}
         for verb, pattern, handler in self._routes:
@@ -119,7 +123,8 @@ class FakeCachet(FakePage):
                 continue
             try:
                 _check(json_body, "send JSON with Content-Type: application/json", 415)
-                _check(method == "GET" or isinstance(body, dict), "expected a JSON object")
+                bodiless = method in {"GET", "DELETE"}
+                _check(bodiless or isinstance(body, dict), "expected a JSON object")
                 status, data = handler(found[1] if found.groups() else "", dict(query), body)
                 return status, data, {}
             except Refused as exc:
@@ -176,6 +181,55 @@ class FakeCachet(FakePage):
         iid = int(self.add_incident(name, status=status, message=message))
         self._incidents[iid] |= {k: body[k] for k in body if k in INCIDENT_FIELDS - {"name"}}
         return 200, {"data": copy.deepcopy(self._incidents[iid])}
+
+    def _schedule_fields(self, body: Any, *, create: bool) -> dict[str, Any]:
+        """A schedule's fields as Cachet 2.x validates them (times "Y-m-d H:i")."""
+        _check(isinstance(body, dict), "expected a JSON object")
+        _check(set(body) <= SCHEDULE_FIELDS, f"unknown fields {set(body) - SCHEDULE_FIELDS}")
+        if create:
+            _check(isinstance(body.get("name"), str) and body["name"].strip(), "name is required")
+            _check("scheduled_at" in body, "The scheduled at field is required.")
+        _check(isinstance(body.get("message", ""), str), "message must be a string")
+        _code(body.get("status", 0), 0, 2, "status")
+        times = {}
+        for key in ("scheduled_at", "completed_at"):
+            if key in body:
+                try:
+                    times[key] = dt.datetime.strptime(str(body[key]), "%Y-%m-%d %H:%M")
+                except ValueError:
+                    raise Refused(400, f"Unable to pass timestamp {body[key]}") from None
+        if len(times) == 2:
+            _check(times["scheduled_at"] < times["completed_at"], "completed_at before start")
+        parts = body.get("components", {})
+        _check(isinstance(parts, dict), "components: a map of component id to status")
+        for cid, status in parts.items():
+            _check(str(cid).isdigit() and int(cid) in self._components, f"no component {cid!r}")
+            _code(status, 1, 4, "component status")
+        return dict(body)
+
+    def _create_schedule(self, _: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        fields = self._schedule_fields(body, create=True)
+        sid = int(self.add_schedule([], status=fields.get("status", 0)))
+        self._apply_schedule(self._schedules[sid], fields)
+        return 200, {"data": copy.deepcopy(self._schedules[sid])}
+
+    def _put_schedule(self, sid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(int(sid) in self._schedules, f"no schedule {sid}", 404)
+        self._apply_schedule(self._schedules[int(sid)], self._schedule_fields(body, create=False))
+        return 200, {"data": copy.deepcopy(self._schedules[int(sid)])}
+
+    def _delete_schedule(self, sid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+        _check(int(sid) in self._schedules, f"no schedule {sid}", 404)
+        del self._schedules[int(sid)]
+        return 204, None
+
+    def _apply_schedule(self, schedule: dict[str, Any], fields: dict[str, Any]) -> None:
+        schedule |= {k: v for k, v in fields.items() if k != "components"}
+        if "components" in fields:
+            schedule["components"] = [
+                {"component_id": int(c), "component_status": s}
+                for c, s in fields["components"].items()
+            ]
 
     def _post_update(self, iid: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         _check(int(iid) in self._incidents, f"no incident {iid}", 404)

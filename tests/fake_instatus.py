@@ -25,6 +25,14 @@ INCIDENT_STATUSES = {"INVESTIGATING", "IDENTIFIED", "MONITORING", "RESOLVED"}
 CREATE_FIELDS = {"name", "message", "components", "started", "status", "notify", "statuses"}
 CREATE_FIELDS |= {"shouldPublish", "translations"}
 UPDATE_FIELDS = CREATE_FIELDS - {"name", "shouldPublish"}
+MAINTENANCE_STATUSES = {"NOTSTARTEDYET", "INPROGRESS", "COMPLETED"}
+MAINTENANCE_FLAGS = {"notify", "notifyStart", "notifyEnd", "notifyEarly", "autoStart", "autoEnd"}
+MAINTENANCE_CREATE = {"name", "message", "components", "start", "end", "status", "duration"}
+MAINTENANCE_CREATE |= MAINTENANCE_FLAGS | {"notifyMinutes", "isCollapsed", "expandAt"}
+MAINTENANCE_CREATE_REQUIRED = {"name", "components", "status", "start", "end"} | MAINTENANCE_FLAGS
+MAINTENANCE_UPDATE = {"name", "message", "components", "start", "end", "status", "notify"}
+MAINTENANCE_UPDATE |= {"autoStart", "autoEnd", "duration", "statuses", "translations"}
+MAINTENANCE_UPDATE_REQUIRED = MAINTENANCE_UPDATE - {"name", "translations"}
 COMPONENT_FIELDS = {"name", "description", "status", "order", "showUptime", "grouped", "archived"}
 
 
@@ -133,6 +141,25 @@ class FakeInstatus(FakePage):
                 return update | {"incident": {"id": iid, "name": inc["name"]}}
             case "GET", ["maintenances"]:
                 return self._paged(list(self._maintenances.values()), query)
+            case "POST", ["maintenances"]:
+                fields = self._maintenance_fields(
+                    body, MAINTENANCE_CREATE, MAINTENANCE_CREATE_REQUIRED
+                )
+                mid = f"mt{next(self._ids):08d}"
+                self._maintenances[mid] = dict(id=mid, updates=[])
+                self._apply_maintenance(self._maintenances[mid], fields)
+                return copy.deepcopy(self._maintenances[mid])
+            case "PUT", ["maintenances", mid]:
+                found = self._known(self._maintenances, mid, "Maintenance")
+                fields = self._maintenance_fields(
+                    body, MAINTENANCE_UPDATE, MAINTENANCE_UPDATE_REQUIRED
+                )
+                self._apply_maintenance(found, fields)
+                return copy.deepcopy(found)
+            case "DELETE", ["maintenances", mid]:
+                self._known(self._maintenances, mid, "Maintenance")
+                del self._maintenances[mid]
+                return {"id": mid}
         raise Refused(404, "NOT_FOUND", f"no route {method} /{'/'.join(parts)}")
 
     @staticmethod
@@ -178,6 +205,45 @@ class FakeInstatus(FakePage):
                 "a resolved incident leaves every component OPERATIONAL",
             )
         return dict(body)
+
+    def _maintenance_fields(
+        self, body: Any, allowed: set[str], required: set[str]
+    ) -> dict[str, Any]:
+        """A maintenance's create (POST) or update (PUT) body, as the spec has them."""
+        _check(isinstance(body, dict), "expected a JSON object")
+        _check(set(body) <= allowed, f"unknown fields {sorted(set(body) - allowed)}")
+        _check(required <= set(body), f"missing {sorted(required - set(body))}")
+        _check(body["status"] in MAINTENANCE_STATUSES, f"invalid status {body['status']!r}")
+        for flag in MAINTENANCE_FLAGS & set(body):
+            _check(isinstance(body[flag], bool), f"{flag} must be a boolean")
+        _check(isinstance(body.get("name", "x"), str) and body.get("name", "x").strip(), "name")
+        _check(isinstance(body.get("message", ""), str), "message must be a string")
+        times = []
+        for key in ("start", "end"):
+            try:
+                times.append(dt.datetime.fromisoformat(str(body[key])))
+            except ValueError:
+                raise Refused(400, "VALIDATION_ERROR", f"{key} must be a date-time") from None
+        _check(times[0] < times[1], "end must be after start")
+        ids = body["components"]
+        _check(isinstance(ids, list) and ids, "components: a list of ids")
+        for cid in ids:
+            _check(cid in self._components, f"unknown component {cid!r}")
+        for item in body.get("statuses", []):
+            _check(item.get("id") in ids, f"{item!r} is in statuses, not in components")
+            _check(item.get("status") in COMPONENT_STATUSES, f"invalid status {item!r}")
+        if "duration" in body:
+            _check(isinstance(body["duration"], int), "duration: minutes, an integer")
+        return dict(body)
+
+    def _apply_maintenance(self, found: dict[str, Any], fields: dict[str, Any]) -> None:
+        found |= {k: v for k, v in fields.items() if k not in {"message", "components", "end"}}
+        found["components"] = [
+            {"id": c, "name": self._components[c]["name"]} for c in fields["components"]
+        ]
+        found["end"] = fields["end"]
+        if "message" in fields:
+            found["updates"].append(dict(message=fields["message"], createdAt=_now()))
 
     def _record(self, inc: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
         """Applies an incident's create or update: its status, component statuses, an update."""

@@ -42,6 +42,7 @@ from urllib.parse import quote, unquote
 
 from monitor.model import PublisherSettings
 from monitor.publishers.base import (
+    Announcement,
     IncidentRequest,
     IncidentStatus,
     RateLimiter,
@@ -103,7 +104,9 @@ INCIDENT_CODE = {
 INCIDENT_WORD = {0: "scheduled", 1: "investigating", 2: "identified", 3: "monitoring"}
 INCIDENT_WORD |= {4: "resolved"}
 UNRESOLVED = (1, 2, 3)
+SCHEDULE_UPCOMING = 0
 SCHEDULE_IN_PROGRESS = 1
+_MAINTENANCE_MARKER = re.compile(r"^\[monitor-maintenance\]: # \((\S+)\)[ \t]*$", re.MULTILINE)
 
 _MARKER = re.compile(r"^\[monitor\]: # \((\S+) (\S+)\)[ \t]*$", re.MULTILINE)
 
@@ -270,10 +273,47 @@ class CachetProvider:
             if isinstance(component, dict) and component.get("component_id") is not None
         }
 
+    async def create_maintenance(self, announcement: Announcement) -> str:
+        data = await self._call("POST", "/schedules", self._schedule(announcement))
+        if not isinstance(data, dict) or data.get("id") is None:
+            raise Transient("cachet: POST /schedules: the answer has no schedule id")
+        return str(data["id"])
+
+    async def update_maintenance(self, page_id: str, announcement: Announcement) -> None:
+        path = f"/schedules/{quote(page_id, safe='')}"
+        await self._call("PUT", path, self._schedule(announcement))
+
+    async def cancel_maintenance(self, page_id: str) -> None:
+        await self._call("DELETE", f"/schedules/{quote(page_id, safe='')}")
+
+    async def announced_maintenance(self) -> list[tuple[str, str]]:
+        found = []
+        for schedule in await self._all("/schedules", {"status": SCHEDULE_UPCOMING}):
+            message = schedule.get("message")
+            keys = _MAINTENANCE_MARKER.findall(message) if isinstance(message, str) else []
+            if keys and schedule.get("id") is not None:
+                found.append((str(schedule["id"]), unquote(keys[-1])))
+        return found
+
     async def close(self) -> None:
         await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
+
+    @classmethod
+    def _schedule(cls, announcement: Announcement) -> dict[str, Any]:
+        """An upcoming schedule (Cachet 2.x has no reminder or automatic start: it shows the
+        schedule by its times); our marker, a Markdown comment, ends its message."""
+        moment = "%Y-%m-%d %H:%M"
+        marker = f"[monitor-maintenance]: # ({quote(announcement.key, safe=':@+')})"
+        return {
+            "name": announcement.title,
+            "message": f"{announcement.message}\n\n{marker}",
+            "status": SCHEDULE_UPCOMING,
+            "scheduled_at": dt.datetime.fromtimestamp(announcement.start, dt.UTC).strftime(moment),
+            "completed_at": dt.datetime.fromtimestamp(announcement.end, dt.UTC).strftime(moment),
+            "components": {str(cls._component_id(c)): 1 for c in announcement.remote_ids},
+        }
 
     @staticmethod
     def _component_id(remote_id: str) -> int | str:

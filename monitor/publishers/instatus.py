@@ -37,6 +37,7 @@ from urllib.parse import quote
 from monitor.incidents import IncidentStatus
 from monitor.model import PublisherSettings
 from monitor.publishers.base import (
+    Announcement,
     IncidentRequest,
     RateLimiter,
     RemoteComponent,
@@ -93,6 +94,20 @@ def _ours(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
             component, tail = found[1], found[2]
             return component, f"{component}:{tail}" if tail else None
     return None, None
+
+
+_MAINTENANCE_MARKER = re.compile(r"\[monitor-maintenance:([^\]\s]+)\]")
+
+
+def _maintenance_key(data: Mapping[str, Any]) -> str | None:
+    """Our marker of an announced maintenance, from its latest message that has one."""
+    key = None
+    for update in data.get("updates") or ():
+        message = update.get("message") if isinstance(update, dict) else None
+        found = _MAINTENANCE_MARKER.search(message) if isinstance(message, str) else None
+        if found is not None:
+            key = found[1]
+    return key
 
 
 def _remote_incident(data: Mapping[str, Any]) -> RemoteIncident:
@@ -245,10 +260,54 @@ class InstatusProvider:
             if isinstance(component, dict) and component.get("id")
         }
 
+    async def create_maintenance(self, announcement: Announcement) -> str:
+        body = self._maintenance(announcement) | {
+            "notifyStart": True,
+            "notifyEnd": True,
+            "notifyEarly": announcement.remind,
+        }
+        data = await self._client.call("POST", "/maintenances", json=body)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise Transient("instatus: POST /maintenances: the answer has no maintenance id")
+        return str(data["id"])
+
+    async def update_maintenance(self, page_id: str, announcement: Announcement) -> None:
+        body = self._maintenance(announcement) | {
+            "statuses": [{"id": c, "status": "OPERATIONAL"} for c in announcement.remote_ids],
+            "duration": round((announcement.end - announcement.start) / 60),
+        }
+        await self._client.call("PUT", f"/maintenances/{quote(page_id, safe='')}", json=body)
+
+    async def cancel_maintenance(self, page_id: str) -> None:
+        await self._client.call("DELETE", f"/maintenances/{quote(page_id, safe='')}")
+
+    async def announced_maintenance(self) -> list[tuple[str, str]]:
+        return [
+            (str(item["id"]), key)
+            for item in await self._all("/maintenances")
+            if item.get("status") == "NOTSTARTEDYET" and item.get("id")
+            if (key := _maintenance_key(item)) is not None
+        ]
+
     async def close(self) -> None:
         await self._client.close()
 
     # -- plumbing --------------------------------------------------------------------------
+
+    @staticmethod
+    def _maintenance(announcement: Announcement) -> dict[str, Any]:
+        """A maintenance not started yet; our marker ends its message."""
+        return {
+            "name": announcement.title,
+            "message": f"{announcement.message}\n\n[monitor-maintenance:{announcement.key}]",
+            "components": list(announcement.remote_ids),
+            "start": _rfc3339(announcement.start),
+            "end": _rfc3339(announcement.end),
+            "status": "NOTSTARTEDYET",
+            "notify": True,
+            "autoStart": announcement.auto_start,
+            "autoEnd": announcement.auto_complete,
+        }
 
     @staticmethod
     def _statuses(remote_id: str, status: Status) -> dict[str, Any]:
