@@ -133,13 +133,13 @@ def steps(want: Sequence[Announcement], have: Mapping[str, Announced], now: floa
     wanted_keys = {a.key for a in want}
     out: list[Step] = []
     gone: dict[tuple[str, ...], list[Announced]] = defaultdict(list)
-    for old in sorted(have.values(), key=lambda a: (a.start, a.key)):
-        if old.key in wanted_keys:
+    for prior in sorted(have.values(), key=lambda a: (a.start, a.key)):
+        if prior.key in wanted_keys:
             continue
-        if old.end <= now or old.start <= now:
-            out.append(Step(Move.FORGET, have=old))  # over, or begun: left to finish
+        if prior.end <= now or prior.start <= now:
+            out.append(Step(Move.FORGET, have=prior))  # over, or begun: left to finish
         else:
-            gone[old.components].append(old)
+            gone[prior.components].append(prior)
     for new in want:
         old = have.get(new.key)
         if old is None and gone.get(new.components) and new.start > now:
