@@ -192,7 +192,10 @@ def step_check(
     if held is None and raw is not prev.raw and len(raw_changes) >= th.flap_changes:
         held = _worse(prev.state, raw)  # flapping: hold the worst it has been lately
     elif held is not None:
-        held = None if not raw_changes else _worse(held, raw)
+        # Released after flap_window probes without a change, but never on the evidence of one
+        # probe: a check held down leaves it only after recover_after good probes in a row.
+        settled = held is not CheckState.DOWN or good_in_row >= th.recover_after
+        held = None if not raw_changes and settled else _worse(held, raw)
     state = _worse(held, raw) if held is not None else raw
 
     error = prev.last_error

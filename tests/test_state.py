@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.model import ErrorKind, Outcome, ProbeResult
@@ -204,6 +204,14 @@ thresholds = st.builds(
 )
 
 
+@example(  # a hold released on a failed probe once let a check leave down
+    codes=list("FSSFFOOOOOOOOOOF"),
+    th=Thresholds(fail_after=2, recover_after=1, flaky_window=5, flaky_enter=0.2, flaky_exit=0.0),
+)
+@example(  # a hold released into a flaky state kept by its exit threshold
+    codes=list("FSSFFOFOFOOOOOFOOOO"),
+    th=Thresholds(fail_after=2, recover_after=1, flaky_window=6, flaky_enter=0.2, flaky_exit=0.0),
+)
 @settings(max_examples=300, deadline=None)
 @given(codes=outcomes, th=thresholds)
 def test_transitions_follow_the_rules(codes: list[str], th: Thresholds) -> None:
@@ -215,8 +223,11 @@ def test_transitions_follow_the_rules(codes: list[str], th: Thresholds) -> None:
                 assert recent == [FAIL] * th.fail_after
             if status.state is CheckState.SLOW and prev.state is CheckState.UP:
                 assert recent == [SLOW] * th.fail_after
-            if status.state is CheckState.FLAKY:
+            if status.state is CheckState.FLAKY and prev.held is None:
                 assert status.fails_in_window(th.flaky_window) >= max(2, th.flaky_enter_fails)
+            if status.state is CheckState.FLAKY and prev.held is not None:
+                # A released hold takes the raw state, which stays flaky until it clears.
+                assert status.fails_in_window(th.flaky_window) > th.flaky_exit_fails
             if prev.state is CheckState.DOWN:
                 assert FAIL not in codes[n - th.recover_after : n]
         prev = status
