@@ -14,6 +14,7 @@ from monitor import __version__
 from monitor.metrics import CheckMetrics, Metrics
 from monitor.model import Check, Component, Config, Outcome, ProbeResult
 from monitor.scheduler import ScheduleStats
+from monitor.staleness import describe as describe_keys
 from monitor.staleness import is_stale
 from monitor.writer import WriterStats
 
@@ -90,9 +91,7 @@ class FirstRound:
             for key, result in self.results.items()
             if result.outcome is Outcome.FAIL
         ]
-        shown = ", ".join(failing[:5]) + (
-            f" and {len(failing) - 5} more" if len(failing) > 5 else ""
-        )
+        shown = describe_keys(failing)
         log.info(
             "first probes: %d ok, %d slow, %d failing%s",
             counts[Outcome.OK],

@@ -27,8 +27,8 @@ def is_stale(check: Check, last_result: float | None, watched_since: float, now:
     return now - reference > stale_after(check)
 
 
-def describe(check_keys: list[str], limit: int = 5) -> str:
-    """'api/healthz, db/tcp and 3 more' for a reason line."""
-    shown = ", ".join(check_keys[:limit])
-    more = len(check_keys) - limit
+def describe(items: list[str], limit: int = 5) -> str:
+    """'api/healthz, db/tcp and 3 more' for a reason or log line."""
+    shown = ", ".join(items[:limit])
+    more = len(items) - limit
     return shown + (f" and {more} more" if more > 0 else "")
