@@ -65,8 +65,8 @@ class DaemonLock:
                 break
             except BlockingIOError:
                 holder = _read(fd)
-                # An empty file: a reader's brief look (`holder_of`), or a daemon that has not
-                # written its name yet. Look again before refusing.
+                # An empty file: a daemon that has locked it but not written its name yet.
+                # Look again before refusing.
                 if holder or attempt == 9:
                     os.close(fd)
                     raise LockHeld(database, holder) from None
@@ -87,24 +87,6 @@ class DaemonLock:
                 os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = -1
-
-
-def holder_of(database: Path) -> dict[str, object] | None:
-    """Who holds the lock of `database` now, or None when no daemon runs on it."""
-    path = lock_path(database)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read(fd)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
 
 
 def _read(fd: int) -> dict[str, object]:

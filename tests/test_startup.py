@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.lock import DaemonLock, LockHeld, holder_of
+from monitor.lock import DaemonLock, LockHeld
 
 from .conftest import DaemonProcess, Target, count_rows, wait_for, write_config
 
@@ -38,6 +38,15 @@ name = "api"
 {publisher}
 """,
     )
+
+
+def holder_of(database: Path) -> dict[str, object] | None:
+    """Who holds the daemon lock of `database`, or None (then it is free to take)."""
+    try:
+        DaemonLock.acquire(database).release()
+    except LockHeld as held:
+        return held.holder
+    return None
 
 
 def monitor(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
