@@ -1,7 +1,7 @@
 """Scheduled maintenance announced on the page at run time: the delivery worker's side of
-monitor.announce. What the page has is kept in the database (`announcements`) the moment the page
+monitor.announce. What the page has is kept in the ledger (monitor.ledger) the moment the page
 answers; on start the page's upcoming maintenance is read and any with our marker that the
-database lacks (created just before a crash) is adopted, so nothing is announced twice. What the
+ledger lacks (created just before a crash) is adopted, so nothing is announced twice. What the
 page should have is worked out again from the config and the clock on every turn, so a restart,
 a reload, a 429 or a page outage loses nothing: the next turn that reaches the page sends it."""
 
@@ -13,10 +13,9 @@ from collections.abc import Mapping, Sequence
 
 from monitor.announce import Announced, Announcement, Move, Step, steps, wanted
 from monitor.incidents import Target
+from monitor.ledger import Ledger
 from monitor.model import Maintenance
 from monitor.publishers.base import Announcing
-from monitor.store.announced import forget_announced, load_announced, record_announced
-from monitor.writer import Writer
 
 log = logging.getLogger("monitor.publish")
 
@@ -55,19 +54,19 @@ class Announcer:
     def __init__(
         self,
         provider: Announcing,
-        writer: Writer,
+        ledger: Ledger,
         publisher: str,
         windows: Sequence[Maintenance],
         targets: Mapping[str, Target],
         ahead: float,
     ) -> None:
-        self.provider, self.writer, self.publisher = provider, writer, publisher
+        self.provider, self.ledger, self.publisher = provider, ledger, publisher
         self.windows, self.targets, self.ahead = tuple(windows), dict(targets), ahead
         self._refused: set[tuple[str, str]] = set()  # (key, fingerprint) the page refused
         self.have: dict[str, Announced] = {}  # as of the last turn, for /status.json
 
     async def adopt(self) -> None:
-        """Record what the page has with our marker and the database lacks. Raises
+        """Record what the page has with our marker and the ledger lacks. Raises
         PublishError when the page cannot be read."""
         found = await self.provider.announced_maintenance()
         have = await self._have()
@@ -108,8 +107,7 @@ class Announcer:
     async def forget(self, step: Step) -> None:
         """Drop our record of the announcement the step was about (gone from the page)."""
         if step.have is not None:
-            key = step.have.key
-            await self.writer.acall(lambda db: forget_announced(db, self.publisher, key))
+            await self.ledger.forget_announced(self.publisher, step.have.key)
 
     async def refuse(self, step: Step) -> None:
         """The page refused this: not again with the same words until the config changes (a
@@ -120,11 +118,11 @@ class Announcer:
             await self.forget(step)
 
     async def _have(self) -> dict[str, Announced]:
-        self.have = await self.writer.acall(lambda db: load_announced(db, self.publisher))
+        self.have = await self.ledger.load_announced(self.publisher)
         return self.have
 
     async def _record(self, record: Announced, replaces: str | None = None) -> None:
-        await self.writer.acall(lambda db: record_announced(db, self.publisher, record, replaces))
+        await self.ledger.record_announced(self.publisher, record, replaces)
 
 
 def can_announce(provider: object) -> bool:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from monitor.config import ConfigError, load_config
 from monitor.engine import StatusEngine
 from monitor.health import daemon_status, database_problem, health, serve
+from monitor.ledger import SqliteLedger
 from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import DroppedCollector, Metrics, StateCollector
@@ -88,7 +89,7 @@ class Daemon:
         )
         self.setup = self._prepare(config)
         self.publishing = Publishing(
-            self.writer,
+            SqliteLedger(self.writer),
             self.metrics,
             current=lambda component: self.recording.engine.statuses[component],
             on_maintenance=self._on_page_maintenance,

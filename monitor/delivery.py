@@ -1,7 +1,7 @@
 """The delivery worker: drains the outbox to the status page, one request at a time.
 
-Each turn it reads the outbox and what the page shows (through the writer thread, so it only
-sees committed entries), asks the planner for each component's next action, sends the one whose
+Each turn it reads the outbox and what the page shows from the ledger (monitor.ledger: only
+committed entries), asks the planner for each component's next action, sends the one whose
 oldest change is oldest (so incidents reach the page in the order of their transitions), and
 saves the result before the next turn: an incident id is stored the moment the page returns it.
 
@@ -35,6 +35,7 @@ from monitor.incidents import (
     Remote,
     Target,
 )
+from monitor.ledger import Ledger
 from monitor.publishers.base import (
     NotFound,
     Provider,
@@ -44,15 +45,7 @@ from monitor.publishers.base import (
     Rejected,
     Unauthorized,
 )
-from monitor.recorder import Route
 from monitor.state import ComponentStatus, ComponentTransition, Status
-from monitor.store import (
-    load_outbox,
-    record_delivery,
-    record_published,
-    record_publisher_health,
-)
-from monitor.writer import Writer
 
 log = logging.getLogger("monitor.publish")
 
@@ -69,7 +62,7 @@ class Delivery:
         self,
         provider: Provider,
         limiter: RateLimiter,
-        writer: Writer,
+        ledger: Ledger,
         targets: Mapping[str, Target],
         planner: Planner,
         *,
@@ -83,9 +76,8 @@ class Delivery:
         self.announcer = announcer  # scheduled maintenance to announce (monitor.announcing)
         self.publisher = provider.name
         self.limiter = limiter
-        self.writer = writer
+        self.ledger = ledger
         self.targets = dict(targets)
-        self.route = Route(self.publisher, frozenset(self.targets))
         self.planner = planner
         self.current = current
         self.on_request = on_request
@@ -133,7 +125,7 @@ class Delivery:
                 self._wake.clear()  # new changes do not hurry a page that is down
                 await self._sleep(delay)
         ours = {i.component: i for i in unresolved if i.component in self.targets}
-        work = await self.writer.acall(lambda db: load_outbox(db, self.publisher))
+        work = await self.ledger.load_outbox(self.publisher)
         for cid, target in self.targets.items():
             remote, pending = work.get(cid, (None, []))
             remote = remote or Remote()
@@ -172,7 +164,7 @@ class Delivery:
                 transition = ComponentTransition(
                     status.since, remote.target, status.status, status.reason
                 )
-                self.writer.submit(self.route.outbox(cid, transition))
+                self.ledger.queue(self.publisher, cid, transition)
             await self._save(cid, remote, None)
         await self._healthy()
 
@@ -194,7 +186,7 @@ class Delivery:
     async def step(self) -> None:
         """One turn: plan every component, send the most urgent action, or sleep."""
         self._wake.clear()  # before reading: a wake-up during the read is for the next turn
-        work = await self.writer.acall(lambda db: load_outbox(db, self.publisher))
+        work = await self.ledger.load_outbox(self.publisher)
         now = self.clock()
         self.queue_depth = sum(len(pending) for _, pending in work.values())
         self.remotes = {cid: remote for cid, (remote, _) in work.items() if remote is not None}
@@ -321,18 +313,13 @@ class Delivery:
     async def _remember(self, cid: str, incident_id: str, key: str) -> None:
         tail = key.rpartition(":")[2]
         started = int(tail) / 1000 if tail.isdigit() else self.clock()
-        await self.writer.acall(
-            lambda db: record_published(db, self.publisher, incident_id, cid, started)
-        )
+        await self.ledger.record_published(self.publisher, incident_id, cid, started)
 
     async def _save(
         self, cid: str, remote: Remote, through: int | None, error: str | None = None
     ) -> None:
         self.remotes[cid] = remote
-        at = self.clock()
-        await self.writer.acall(
-            lambda db: record_delivery(db, self.publisher, cid, remote, through, at, error)
-        )
+        await self.ledger.record_delivery(self.publisher, cid, remote, through, self.clock(), error)
 
     async def _failed(self, cid: str | None, exc: PublishError, attempt: int) -> float:
         """Count and log a failed request; return how long to wait before the next try."""
@@ -364,16 +351,12 @@ class Delivery:
         if self.error is not None:
             log.info("delivering to the page again")
             self.error = None
-            await self.writer.acall(
-                lambda db: record_publisher_health(db, self.publisher, None, self.clock())
-            )
+            await self.ledger.record_publisher_health(self.publisher, None, self.clock())
 
     async def _unhealthy(self, message: str) -> None:
         if self.error != message:
             self.error = message
-            await self.writer.acall(
-                lambda db: record_publisher_health(db, self.publisher, message, self.clock())
-            )
+            await self.ledger.record_publisher_health(self.publisher, message, self.clock())
 
     async def _sleep(self, seconds: float) -> None:
         """Until `seconds` pass or `wake()` is called (since the turn began). Not `wait_for`:

@@ -20,6 +20,7 @@ from monitor.announcing import Announcer, can_announce
 from monitor.config import read_api_key
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target, notify_from, templates_from
+from monitor.ledger import Ledger
 from monitor.logs import Redactor
 from monitor.metrics import Metrics
 from monitor.model import Config, Maintenance
@@ -27,7 +28,6 @@ from monitor.publishers import make_provider, needs_key, publish_targets
 from monitor.publishers.base import Provider, PublishError, RateLimiter
 from monitor.recorder import Route
 from monitor.state import ComponentStatus
-from monitor.writer import Writer
 
 log = logging.getLogger("monitor.publish")
 
@@ -124,20 +124,21 @@ class Publishing:
     """The daemon's publisher: started with a config's `PublishSetup`, stopped before a reload
     and started again with the new one. Nothing runs for `type = "none"`.
 
-    `current` gives a component's status now (for reconcile); `on_maintenance` hears each
-    reading of the page's maintenance (none with `maintenance_poll = 0`); the request outcomes
-    and the queue depth go to `metrics`."""
+    `ledger` keeps the outbox and what the page shows (monitor.ledger); `current` gives a
+    component's status now (for reconcile); `on_maintenance` hears each reading of the page's
+    maintenance (none with `maintenance_poll = 0`); the request outcomes and the queue depth go
+    to `metrics`."""
 
     def __init__(
         self,
-        writer: Writer,
+        ledger: Ledger,
         metrics: Metrics,
         *,
         current: Callable[[str], ComponentStatus],
         on_maintenance: Callable[[set[str]], None],
         clock: Callable[[], float],
     ) -> None:
-        self.writer, self.metrics, self.clock = writer, metrics, clock
+        self.ledger, self.metrics, self.clock = ledger, metrics, clock
         self.current, self.on_maintenance = current, on_maintenance
         self.delivery: Delivery | None = None  # while it runs
         self._task: asyncio.Task[None] | None = None
@@ -157,7 +158,7 @@ class Publishing:
         if setup.announce_ahead > 0 and can_announce(provider):
             announcer = Announcer(
                 provider,  # type: ignore[arg-type]  # can_announce saw to it
-                self.writer,
+                self.ledger,
                 name,
                 setup.windows,
                 setup.targets,
@@ -166,7 +167,7 @@ class Publishing:
         delivery = self.delivery = Delivery(
             provider,
             setup.limiter,
-            self.writer,
+            self.ledger,
             setup.targets,
             setup.planner,
             current=self.current,

@@ -14,6 +14,7 @@ from pathlib import Path
 from monitor.announcing import Announcer
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target
+from monitor.ledger import SqliteLedger
 from monitor.model import Maintenance
 from monitor.publishers.base import Provider, RateLimiter
 from monitor.state import ComponentStatus, Status
@@ -60,11 +61,12 @@ class AnnouncePage:
         limiter = RateLimiter(FAST, clock=self.clock, sleep=self.clock.sleep)
         provider = self.make(self.fake, limiter)
         targets = {"api": self.target}
-        announcer = Announcer(provider, self.writer, self.publisher, windows, targets, ahead)  # type: ignore[arg-type]
+        ledger = SqliteLedger(self.writer)
+        announcer = Announcer(provider, ledger, self.publisher, windows, targets, ahead)  # type: ignore[arg-type]
         self.delivery = Delivery(
             provider,
             limiter,
-            self.writer,
+            ledger,
             targets,
             Planner(600.0),
             current=lambda cid: ComponentStatus(Status.OPERATIONAL, 0.0, ""),

@@ -15,6 +15,7 @@ from typing import Any
 
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target
+from monitor.ledger import SqliteLedger
 from monitor.publishers.base import Impact, IncidentRequest, IncidentStatus, Provider, RateLimiter
 from monitor.state import ComponentStatus, ComponentTransition, Status
 from monitor.store import Store, save_outbox_entry
@@ -93,7 +94,7 @@ class WorkerPage:
         self.delivery = Delivery(
             self.provider(limiter),
             limiter,
-            self.writer,
+            SqliteLedger(self.writer),
             {"api": self.target},
             Planner(monitoring_for),
             current=lambda cid: self.status,

@@ -211,6 +211,35 @@ async def test_the_limiter_spaces_every_request_including_pages(kind: Kind, fake
     assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 9.5  # 10 s apart
 
 
+class LeaseLost(Exception):
+    """What a cluster node's gate raises when its lease would not outlive the request."""
+
+
+async def test_a_gate_that_raises_stops_the_request(kind: Kind, fake: FakePage) -> None:
+    clock = Clock()
+    limiter = RateLimiter(0.1, clock=clock, sleep=clock.sleep)  # a turn every 10 s
+    provider = make(kind, fake, limiter=limiter)
+    remote = fake.add_component("x")
+    asked: list[str] = []
+
+    def gate() -> None:
+        asked.append("asked")
+        raise LeaseLost("the lease ends before the request's timeout")
+
+    limiter.gate = gate
+    async with opened(provider):
+        with pytest.raises(LeaseLost, match="the lease ends"):
+            await provider.set_component(remote, Status.OPERATIONAL)
+        stopped = (fake.requests(), limiter.pause_left())
+        limiter.gate = None
+        await provider.set_component(remote, Status.OPERATIONAL)
+
+    assert asked == ["asked"]
+    assert stopped == ([], 0.0)  # nothing reached the page, and the turn was not taken
+    assert [seen.method for seen in fake.requests()] == [kind.set_method]
+    assert limiter.pause_left() > 9  # the request that went took its turn
+
+
 # -- what the page says ------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ import pytest
 from monitor.config import ConfigError, parse_config
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, notify_from, templates_from
+from monitor.ledger import SqliteLedger
 from monitor.model import Config
 from monitor.publishers import publish_targets
 from monitor.publishers.base import Provider, RateLimiter
@@ -118,7 +119,7 @@ class OutagePage(WorkerPage):
         self.delivery = Delivery(
             self.provider(limiter),
             limiter,
-            self.writer,
+            SqliteLedger(self.writer),
             {"api": self.target},
             planner,
             current=lambda cid: self.status,

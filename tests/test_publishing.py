@@ -14,6 +14,7 @@ import pytest
 
 from monitor.delivery import Delivery
 from monitor.incidents import Planner, Target
+from monitor.ledger import SqliteLedger
 from monitor.publishers.base import MAX_PAUSE, RateLimiter
 from monitor.publishers.statuspage import StatuspageProvider
 from monitor.publishing import PageMaintenance, publish
@@ -59,7 +60,7 @@ class Page:
         self.delivery = Delivery(
             provider,
             limiter,
-            self.writer,
+            SqliteLedger(self.writer),
             self.targets,
             Planner(monitoring_for),
             current=lambda cid: self.statuses[cid],

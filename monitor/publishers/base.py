@@ -135,7 +135,11 @@ class Announcing(Protocol):
 class RateLimiter:
     """At most one request every `interval` seconds, in the order they asked (FIFO), plus a
     global pause that a 420/429 with Retry-After can impose on everyone using the same key.
-    `clock` and `sleep` go together: a test passes a clock that its `sleep` moves on."""
+    `clock` and `sleep` go together: a test passes a clock that its `sleep` moves on.
+
+    `gate`, when set, is called as each request's turn comes, right before it goes out; it
+    raises to stop the request (cluster mode: this node's lease would not outlive it), and the
+    exception leaves `wait()` without taking the turn."""
 
     def __init__(
         self,
@@ -148,6 +152,7 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = asyncio.Lock()
         self._next = 0.0
+        self.gate: Callable[[], None] | None = None
 
     def pause(self, seconds: float) -> None:
         """No request before `seconds` from now (MAX_PAUSE at most)."""
@@ -163,4 +168,6 @@ class RateLimiter:
         async with self._lock:
             while (delay := self._next - self._clock()) > 0:  # noqa: ASYNC110 - a pause may come
                 await self._sleep(delay)
+            if self.gate is not None:
+                self.gate()
             self._next = self._clock() + self.interval
