@@ -189,6 +189,8 @@ class PublisherSettings:
     api_key_file: Path | None = None
     monitoring_for: float = 600.0
     rate_limit: float = 1.0  # requests per second to the page, for all components together
+    # The deadline of each request to the page. In cluster mode, unless set, min(10 s, lease / 3).
+    timeout: float = 10.0
     maintenance_poll: float = 60.0  # seconds between looks at the page's active maintenance
     announce_ahead: float = 48 * 3600.0  # [[maintenance]] on the page this long before; 0: never
     # The statuses whose incidents notify the page's subscribers (monitor.incidents.Planner).
@@ -203,12 +205,27 @@ class PublisherSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ClusterSettings:
+    """[cluster]: several daemons share a PostgreSQL database and one of them, the leader,
+    publishes. The URL itself is never here: it holds a password, and is read at start."""
+
+    node: str  # this daemon's name in the cluster; the config's default is the host name
+    location: str = "default"  # where it probes from
+    database_env: str | None = None  # an environment variable holding a postgresql:// URL
+    database_file: Path | None = None  # or a file holding it
+    # A node not heard from this long counts as gone; None: 3 probe intervals, at least 30 s.
+    stale_after: float | None = None
+    lease: float = 15.0  # how long a leader's lease lasts; it renews it every lease / 5
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path
     monitor: MonitorSettings = field(default_factory=MonitorSettings)
     publisher: PublisherSettings = field(default_factory=PublisherSettings)
     components: tuple[Component, ...] = ()
     maintenance: tuple[Maintenance, ...] = ()
+    cluster: ClusterSettings | None = None  # None: no [cluster] table, a daemon on its own
 
     def component(self, component_id: str) -> Component | None:
         return next((c for c in self.components if c.id == component_id), None)

@@ -79,6 +79,9 @@ BASIC_AUTH = (
 LONG_LABEL = 'label "' + "a" * 57 + '..." is 64 characters long; DNS allows at most 63 per label'
 
 SIZE = 'must be a number of bytes or a size like "64KiB" or "1MiB", from 1 byte to 1GiB'
+CLUSTER_NAME = (
+    'must be 1-63 characters of letters, digits, ".", "_" and "-", like "web-1" or "eu-west"'
+)
 DELIMITER = (
     'url: has an "@" after the host: if user:password@ comes before it, the password must have '
     '"/", "?" and "#" percent-encoded (%2F, %3F, %23)'
@@ -162,6 +165,22 @@ INVALID: dict[str, list[str]] = {
     ],
     "invalid-both-api-key-sources.toml": [
         "[publisher]: api_key_file: set api_key_env or api_key_file, not both",
+    ],
+    "invalid-cluster-inline-url.toml": [
+        "[cluster]: database_url: a database URL holds a password, which never goes in the "
+        "config file; name an environment variable with database_env or a file with database_file",
+        f'[cluster]: node: {CLUSTER_NAME}, got "web 1"',
+        "[cluster]: database_env: cluster mode needs its PostgreSQL database: set database_env to "
+        "an environment variable's name, or database_file to a file's path",
+    ],
+    "invalid-cluster-keys.toml": [
+        f'[cluster]: location: {CLUSTER_NAME}, got "eu/west"',
+        '[cluster]: stale_after: must be at most 1d, got "2d"',
+        '[cluster]: leese: unknown key, did you mean "lease"? allowed: database_env, '
+        "database_file, node, location, stale_after, lease",
+        "[cluster]: database_file: set database_env or database_file, not both",
+        "[cluster]: lease: must be at least 3 x [publisher] timeout (30s), got the default "
+        '"15s"; raise lease or lower timeout',
     ],
     "invalid-cachet-without-url.toml": [
         "[publisher]: url: required for cachet: the API base of Cachet 2.x, like "
@@ -368,7 +387,7 @@ INVALID: dict[str, list[str]] = {
     ],
     "invalid-unknown-section.toml": [
         'top level: monitr: unknown section, did you mean "monitor"? allowed: monitor, defaults, '
-        "publisher, component, maintenance",
+        "publisher, cluster, component, maintenance",
     ],
     "invalid-url-control-character.toml": [
         f'component "API" check 1 (http): url: {CONTROL.format("U+0000", "00")}',
@@ -453,6 +472,7 @@ def test_no_secret_in_any_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(DATA)
     for name, secret in [
         ("invalid-inline-api-key.toml", "sk-very-secret-0123456789"),
+        ("invalid-cluster-inline-url.toml", "cluster-secret-42"),
         ("invalid-api-key-env-holds-secret.toml", "0123456789abcdef-secret"),
         ("invalid-url-credentials.toml", "hunter2"),
         ("invalid-url-credentials.toml", "secret-token-5678"),

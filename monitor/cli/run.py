@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -15,11 +16,19 @@ from rich.text import Text
 from monitor import logs
 from monitor.cli.common import check_components, config_option, load, store_failed
 from monitor.cli.output import Column, Layout, console, literal
-from monitor.config import ConfigError
+from monitor.config import ConfigError, Invalid, cluster_name
 from monitor.lock import DaemonLock, LockError, LockHeld
 from monitor.logs import Redactor
-from monitor.model import Outcome
+from monitor.model import Config, Outcome
 from monitor.store import StoreError
+
+
+def _name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --node or --location: the same names the [cluster] keys take."""
+    try:
+        return None if value is None else cluster_name(value)
+    except Invalid as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 @click.command()
@@ -38,15 +47,34 @@ from monitor.store import StoreError
     help="json: one object a line, for journald or a log shipper.",
 )
 @click.option("--dry-run", is_flag=True, help="Publish to the log only, whatever the config says.")
-def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool) -> None:
+@click.option(
+    "--node",
+    metavar="NAME",
+    callback=_name,
+    help="Cluster mode: this daemon's name, instead of [cluster] node (default: the host name).",
+)
+@click.option(
+    "--location",
+    metavar="NAME",
+    callback=_name,
+    help="Cluster mode: where it probes from, instead of [cluster] location.",
+)
+def run(
+    config_path: str | None,
+    log_level: str,
+    log_format: str,
+    dry_run: bool,
+    node: str | None,
+    location: str | None,
+) -> None:
     """Run the daemon in the foreground: SIGTERM or SIGINT stop it, SIGHUP reloads the config.
 
-    Example: monitor run -c /etc/monitor/checks.toml --log-format json
+    Example: monitor run -c /etc/monitor/checks.toml --log-format json --node web-1
     """
     from monitor.daemon import Daemon
     from monitor.systemd import Notifier
 
-    config = load(config_path)
+    config = cluster_names(load(config_path), node=node, location=location)
     redactor = Redactor()
     logs.setup(log_level, log_format, redactor)
     lock = _lock(config.path, config.monitor.database)
@@ -61,6 +89,26 @@ def run(config_path: str | None, log_level: str, log_format: str, dry_run: bool)
         store_failed(exc, prefix=f"{config.path}: [monitor] database: ")
     finally:
         lock.release()
+
+
+def cluster_names(config: Config, *, node: str | None, location: str | None) -> Config:
+    """The config with --node and --location in place of [cluster] node and location; without
+    a [cluster] table either is a usage error (exit 2)."""
+    given = {"--node": node, "--location": location}
+    named = {option: value for option, value in given.items() if value is not None}
+    if not named:
+        return config
+    if config.cluster is None:
+        options = " and ".join(named)
+        need = "needs" if len(named) == 1 else "need"
+        click.echo(f"{options} {need} a [cluster] table in {config.path}", err=True)
+        sys.exit(2)
+    cluster = dataclasses.replace(
+        config.cluster,
+        node=node or config.cluster.node,
+        location=location or config.cluster.location,
+    )
+    return dataclasses.replace(config, cluster=cluster)
 
 
 def _lock(config_path: Path, database: Path) -> DaemonLock:
@@ -96,9 +144,12 @@ def validate(config_path: str | None) -> None:
     """
     config = load(config_path)
     checks = sum(len(c.checks) for c in config.components)
+    # Nothing about the database URL: the daemon reads it at start, and it is never shown.
+    cluster = config.cluster
+    mode = f", cluster node {cluster.node} at {cluster.location}" if cluster else ""
     click.echo(
         f"{config.path}: ok: {checks} checks in {len(config.components)} components, "
-        f"publisher {config.publisher.type}"
+        f"publisher {config.publisher.type}{mode}"
     )
 
 

@@ -10,7 +10,8 @@ Where things are, in the order data flows:
 - keys.py: every key of every section with its parser; add a key there;
 - reader.py: the Reader that walks one file and collects its faults;
 - sections.py, components.py: one reader per section, for what spans several keys;
-- loader.py: finding, loading and parsing a file, and reading the publisher's secret.
+- loader.py: finding, loading and parsing a file, and reading the secrets (the publisher's API
+  key, the cluster's database URL) at start-up.
 """
 
 from monitor.config.keys import ALLOWED_KEYS, PUBLISHER_TYPES, PUBLISHER_URLS
@@ -21,9 +22,17 @@ from monitor.config.loader import (
     load_config,
     parse_config,
     read_api_key,
+    read_database_url,
     resolve_config_path,
 )
-from monitor.config.values import DURATION_FORM, Parser, parse_duration, slugify
+from monitor.config.values import (
+    DURATION_FORM,
+    Invalid,
+    Parser,
+    cluster_name,
+    parse_duration,
+    slugify,
+)
 
 __all__ = [
     "ALLOWED_KEYS",
@@ -33,11 +42,14 @@ __all__ = [
     "PUBLISHER_TYPES",
     "PUBLISHER_URLS",
     "ConfigError",
+    "Invalid",
     "Parser",
+    "cluster_name",
     "load_config",
     "parse_config",
     "parse_duration",
     "read_api_key",
+    "read_database_url",
     "resolve_config_path",
     "slugify",
 ]

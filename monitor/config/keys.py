@@ -9,9 +9,10 @@ built from the tables:
 - a key of one check type, also allowed in [defaults]: add it to that type's table (HTTP_KEYS,
   TCP_KEYS) and a field to its class in the model; a new type is one more entry in CHECK_TYPES;
 - a key of [[component]]: add it to COMPONENT_KEYS and a field to `model.Component`;
-- [monitor], [publisher] and [[maintenance]] likewise, with MonitorSettings, PublisherSettings
-  and Maintenance. What each publisher type requires (url, page_id, a key) is its provider's
-  spec (`monitor.publishers.PROVIDERS`), not a key: a new provider adds nothing here.
+- [monitor], [publisher], [cluster] and [[maintenance]] likewise, with MonitorSettings,
+  PublisherSettings, ClusterSettings and Maintenance. What each publisher type requires (url,
+  page_id, a key) is its provider's spec (`monitor.publishers.PROVIDERS`), not a key: a new
+  provider adds nothing here.
 
 Every number has a lower and an upper bound, so that no value, however large, fails later in
 the scheduler or the database. A parser for a new kind of value goes in values.py (or
@@ -31,7 +32,7 @@ from monitor.config.values import DAY, YEAR, Parser
 from monitor.model import Check, HttpCheck, TcpCheck
 from monitor.publishers import NONE, PROVIDERS
 
-SECTIONS = ("monitor", "defaults", "publisher", "component", "maintenance")
+SECTIONS = ("monitor", "defaults", "publisher", "cluster", "component", "maintenance")
 
 PUBLISHER_TYPES = (*PROVIDERS, NONE)
 PUBLISHER_URLS = {name: spec.default_url for name, spec in PROVIDERS.items() if spec.default_url}
@@ -51,6 +52,7 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "api_key_file": values.path,
     "monitoring_for": values.duration(0, 30 * DAY, inclusive=True),
     "rate_limit": values.number(0.01, 1000, "1 or 0.5"),
+    "timeout": values.duration(0.1, 60, inclusive=True),
     "maintenance_poll": values.duration(0, DAY, inclusive=True),
     "announce_ahead": values.duration(0, 366 * DAY, inclusive=True),
     "notify": values.outage_statuses,
@@ -60,6 +62,14 @@ PUBLISHER_KEYS: dict[str, Parser] = {
     "body_monitoring": values.template,
     "body_resolved": values.template,
     "body_backfill": values.template,
+}
+CLUSTER_KEYS: dict[str, Parser] = {
+    "database_env": values.env_var("MONITOR_DATABASE_URL", "the URL"),
+    "database_file": values.path,
+    "node": values.cluster_name,
+    "location": values.cluster_name,
+    "stale_after": values.duration(1, DAY, inclusive=True),
+    "lease": values.duration(1, 600, inclusive=True),
 }
 CHECK_KEYS: dict[str, Parser] = {
     "interval": values.duration(1, DAY, inclusive=True),
@@ -178,6 +188,7 @@ ALLOWED_KEYS: Mapping[str, tuple[str, ...]] = {
     "monitor": tuple(MONITOR_KEYS),
     "defaults": tuple(DEFAULTS_KEYS),
     "publisher": tuple(PUBLISHER_KEYS),
+    "cluster": tuple(CLUSTER_KEYS),
     "component": (*COMPONENT_KEYS, *THRESHOLD_KEYS, "check"),
     **{
         f"component.check ({kind})": ("type", "name", *CHECK_KEYS, *spec.keys)

@@ -1,4 +1,4 @@
-"""Reading a config file: finding it, loading it, turning it into the model, and its secret.
+"""Reading a config file: finding it, loading it, turning it into the model, and its secrets.
 
 Every fault in a file is collected, not just the first, so one `monitor validate` is enough to
 fix it. Each message reads `<file>: <where>: <key>: <problem>` and says what would be accepted.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import sys
 import tomllib
@@ -18,8 +19,8 @@ from typing import Any
 from monitor.config.components import read_component, read_defaults
 from monitor.config.keys import SECTIONS
 from monitor.config.reader import Reader
-from monitor.config.sections import read_maintenance, read_monitor, read_publisher
-from monitor.model import Config, PublisherSettings
+from monitor.config.sections import read_cluster, read_maintenance, read_monitor, read_publisher
+from monitor.model import ClusterSettings, Config, PublisherSettings
 
 CONFIG_ENV = "MONITOR_CONFIG"
 DEFAULT_CONFIG_PATH = Path("checks.toml")
@@ -97,7 +98,13 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
             reader.unknown("top level", key, SECTIONS, noun="section")
     monitor = read_monitor(reader, reader.section(data, "monitor"))
     defaults, defaults_refused = read_defaults(reader, reader.section(data, "defaults"))
-    publisher = read_publisher(reader, reader.section(data, "publisher"))
+    publisher_table = reader.section(data, "publisher")
+    publisher = read_publisher(reader, publisher_table)
+    cluster = None
+    if isinstance(data.get("cluster"), dict):
+        cluster, publisher = read_cluster(reader, data["cluster"], publisher, publisher_table)
+    elif "cluster" in data:
+        reader.section(data, "cluster")  # says it must be a table
     if not data.get("component"):
         reader.error("top level", "component", "at least one [[component]] is required")
     ids: dict[str, tuple[str, int]] = {}  # component id -> (where, number)
@@ -119,6 +126,7 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
         publisher=publisher,
         components=tuple(components),
         maintenance=tuple(maintenance),
+        cluster=cluster,
     )
 
 
@@ -130,42 +138,94 @@ def read_api_key(
     `path` (the config file) only makes the messages match the ones from load_config.
     """
 
-    def refuse(key: str, problem: str) -> ConfigError:
-        where = f"{path}: [publisher]" if path else "[publisher]"
-        return ConfigError(path, [f"{where}: {key}: {problem}"])
-
+    secret = _Secret(path, "[publisher]", "api_key", f"the {publisher.type} API key", "an API key")
     if publisher.api_key_env:
-        name = publisher.api_key_env
-        if secret := environ.get(name, "").strip():
-            return secret
-        state = "is empty" if name in environ else "is not set"
-        raise refuse(
-            "api_key_env",
-            f"environment variable {name} {state}; set it to the "
-            f"{publisher.type} API key, or use api_key_file",
-        )
+        return secret.from_env(publisher.api_key_env, environ)
     if publisher.api_key_file:
-        file = publisher.api_key_file
-        try:
-            secret = _read_key_file(file)
-        except FileNotFoundError as exc:
-            raise refuse("api_key_file", f"cannot read {file}: no such file") from exc
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise refuse("api_key_file", f"cannot read {file}: {reason}") from exc
-        except UnicodeDecodeError:
-            # `from None`: the decode error holds the file's bytes, which are the secret.
-            raise refuse("api_key_file", f"{file} is not UTF-8 text") from None
-        if secret:
-            return secret
-        raise refuse("api_key_file", f"{file} is empty; write the {publisher.type} API key into it")
-    raise refuse(
+        return secret.from_file(publisher.api_key_file)
+    raise secret.refuse(
         "api_key_env", f"{publisher.type} needs an API key; set api_key_env or api_key_file"
     )
 
 
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def read_database_url(cluster: ClusterSettings, environ: Mapping[str, str], *, path: Path) -> str:
+    """The cluster's PostgreSQL URL, read at start-up like the API key: never stored in the
+    config, never shown, not even in the message about a URL of the wrong kind.
+
+    `path` (the config file) makes the messages match the ones from load_config.
+    """
+    secret = _Secret(path, "[cluster]", "database", "the PostgreSQL URL", "a database URL")
+    if cluster.database_env:
+        key, url = "database_env", secret.from_env(cluster.database_env, environ)
+        source = f"environment variable {cluster.database_env}"
+    elif cluster.database_file:
+        key, url = "database_file", secret.from_file(cluster.database_file)
+        source = str(cluster.database_file)
+    else:
+        raise secret.refuse(
+            "database_env", "cluster mode needs a database; set database_env or database_file"
+        )
+    if not url.startswith(DATABASE_SCHEMES):
+        scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]{0,30})://", url)  # a scheme shows nothing
+        got = f"a {scheme[1]}:// URL" if scheme else "something else"
+        raise secret.refuse(
+            key, f"{source} must hold a postgresql:// or postgres:// URL, but holds {got}"
+        )
+    if not url.isprintable() or any(char.isspace() for char in url):
+        raise secret.refuse(
+            key,
+            f"{source} must hold one URL on one line, with no spaces or control characters; "
+            "percent-encode them (a space is %20)",
+        )
+    return url
+
+
+class _Secret:
+    """Reading one secret from the environment or a file, with messages that name the file,
+    the section and the key, say how to fix it, and never hold the secret itself."""
+
+    def __init__(self, path: Path | None, where: str, prefix: str, what: str, kind: str) -> None:
+        self.path, self.where, self.what, self.kind = path, where, what, kind
+        self.env_key, self.file_key = f"{prefix}_env", f"{prefix}_file"
+
+    def refuse(self, key: str, problem: str) -> ConfigError:
+        where = f"{self.path}: {self.where}" if self.path else self.where
+        return ConfigError(self.path, [f"{where}: {key}: {problem}"])
+
+    def from_env(self, name: str, environ: Mapping[str, str]) -> str:
+        if secret := environ.get(name, "").strip():
+            return secret
+        state = "is empty" if name in environ else "is not set"
+        raise self.refuse(
+            self.env_key,
+            f"environment variable {name} {state}; set it to {self.what}, or use {self.file_key}",
+        )
+
+    def from_file(self, file: Path) -> str:
+        try:
+            data = read_regular(file, KEY_FILE_LIMIT, f"not {self.kind}")
+            secret = data.decode("utf-8").strip()
+        except FileNotFoundError as exc:
+            raise self.refuse(self.file_key, f"cannot read {file}: no such file") from exc
+        except IsADirectoryError as exc:
+            problem = f"cannot read {file}: is a folder; name the file that holds {self.what}"
+            raise self.refuse(self.file_key, problem) from exc
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise self.refuse(self.file_key, f"cannot read {file}: {reason}") from exc
+        except UnicodeDecodeError:
+            # `from None`: the decode error holds the file's bytes, which are the secret.
+            raise self.refuse(self.file_key, f"{file} is not UTF-8 text") from None
+        if secret:
+            return secret
+        raise self.refuse(self.file_key, f"{file} is empty; write {self.what} into it")
+
+
 CONFIG_FILE_LIMIT = 16 << 20  # far more than any config; enough to refuse /dev/zero
-KEY_FILE_LIMIT = 64 << 10  # an API key is a line; anything bigger is the wrong file
+KEY_FILE_LIMIT = 64 << 10  # an API key or a URL is a line; anything bigger is the wrong file
 
 
 class NotRegularFile(OSError):
@@ -194,7 +254,3 @@ def read_regular(path: Path, limit: int, too_big: str) -> bytes:
 
 def _size(limit: int) -> str:
     return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
-
-
-def _read_key_file(file: Path) -> str:
-    return read_regular(file, KEY_FILE_LIMIT, "not an API key").decode("utf-8").strip()

@@ -1,4 +1,4 @@
-"""The sections around the components: [monitor], [publisher] and [[maintenance]].
+"""The sections around the components: [monitor], [publisher], [cluster] and [[maintenance]].
 
 Each reads its keys from the tables in keys.py, then checks what no single value can: keys that
 need each other, keys that exclude each other, and references to components.
@@ -6,15 +6,17 @@ need each other, keys that exclude each other, and references to components.
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from monitor.config import schedule
-from monitor.config.keys import MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS
+from monitor.config.keys import CLUSTER_KEYS, MAINTENANCE_KEYS, MONITOR_KEYS, PUBLISHER_KEYS
 from monitor.config.reader import Reader
 from monitor.config.urls import redact_url
-from monitor.config.values import Invalid, fmt_time, quote, show
-from monitor.model import Maintenance, MonitorSettings, PublisherSettings
+from monitor.config.values import Invalid, fmt_duration, fmt_time, node_from_host, quote, show
+from monitor.model import ClusterSettings, Maintenance, MonitorSettings, PublisherSettings
 from monitor.publishers import PROVIDERS
 
 
@@ -63,6 +65,79 @@ def read_publisher(reader: Reader, table: Mapping[str, Any]) -> PublisherSetting
         elif len(sources) == 2:
             reader.error(where, "api_key_file", "set api_key_env or api_key_file, not both")
     return PublisherSettings(**values)
+
+
+INLINE_DATABASE = ("database", "database_url", "url")  # refused: the URL holds a password
+LEASE_PER_TIMEOUT = 3  # a leader's lease outlives this many requests to the page
+
+
+def read_cluster(
+    reader: Reader,
+    table: Mapping[str, Any],
+    publisher: PublisherSettings,
+    publisher_table: Mapping[str, Any],
+) -> tuple[ClusterSettings | None, PublisherSettings]:
+    """Reads [cluster], and fits the publisher's request timeout to the leader's lease: a lease
+    that ran out during a request would let a second leader publish beside the first.
+
+    Returns the cluster (None when it has a fault) and the publisher with its timeout: an explicit
+    timeout must fit the lease; an unset one becomes min(10 s, lease / 3).
+    """
+    where = "[cluster]"
+    before = reader.faults
+    for key in INLINE_DATABASE:
+        if key in table:
+            reader.error(
+                where,
+                key,
+                "a database URL holds a password, which never goes in the config file; name an "
+                "environment variable with database_env or a file with database_file",
+            )
+    table = {key: value for key, value in table.items() if key not in INLINE_DATABASE}
+    values, _ = reader.read(where, table, CLUSTER_KEYS)
+    sources = {"database_env", "database_file"} & table.keys()
+    if not sources:
+        reader.error(
+            where,
+            "database_env",
+            "cluster mode needs its PostgreSQL database: set database_env to an environment "
+            "variable's name, or database_file to a file's path",
+        )
+    elif len(sources) == 2:
+        reader.error(where, "database_file", "set database_env or database_file, not both")
+    if "database_file" in values:
+        values["database_file"] = reader.resolve(values["database_file"])
+    values.setdefault("node", node_from_host(socket.gethostname()))
+    lease = values.get("lease", ClusterSettings.lease)
+    if "timeout" not in publisher_table:
+        timeout = min(publisher.timeout, lease / LEASE_PER_TIMEOUT)
+        publisher = dataclasses.replace(publisher, timeout=timeout)
+    elif (
+        ("lease" in values or "lease" not in table)  # a refused one is said already
+        and _accepted("timeout", publisher_table)
+        and lease < LEASE_PER_TIMEOUT * publisher.timeout
+    ):
+        written = show(table["lease"]) if "lease" in table else None
+        shown = written or f'the default "{fmt_duration(lease)}"'
+        reader.error(
+            where,
+            "lease",
+            f"must be at least {LEASE_PER_TIMEOUT} x [publisher] timeout "
+            f"({fmt_duration(LEASE_PER_TIMEOUT * publisher.timeout)}), got {shown}; "
+            "raise lease or lower timeout",
+        )
+    if reader.faults > before:
+        return None, publisher
+    return ClusterSettings(**values), publisher
+
+
+def _accepted(key: str, table: Mapping[str, Any]) -> bool:
+    """Whether [publisher] `key` was read: one refused is said already, and not compared."""
+    try:
+        PUBLISHER_KEYS[key](table[key])
+    except (Invalid, ArithmeticError, ValueError, TypeError, LookupError, RecursionError):
+        return False  # the same faults Reader.read reports
+    return True
 
 
 def read_maintenance(

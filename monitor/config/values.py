@@ -272,14 +272,41 @@ def slug(value: object) -> str:
     return value
 
 
-def env_name(value: object) -> str:
-    # Never shows the value: people paste the key itself here.
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise Invalid(
-            "must be the name of an environment variable (letters, digits and _, "
-            'like "STATUSPAGE_API_KEY"), not the key itself'
-        )
+def env_var(example: str, secret: str) -> Parser:
+    """The name of an environment variable holding `secret` (like "the key").
+
+    Never shows the value: people paste the secret itself here.
+    """
+
+    def parse(value: object) -> str:
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise Invalid(
+                "must be the name of an environment variable (letters, digits and _, "
+                f"like {quote(example)}), not {secret} itself"
+            )
+        return value
+
+    return parse
+
+
+env_name = env_var("STATUSPAGE_API_KEY", "the key")
+
+_CLUSTER_NAME = re.compile(r"[A-Za-z0-9._-]{1,63}", re.ASCII)
+CLUSTER_NAME_FORM = 'must be 1-63 characters of letters, digits, ".", "_" and "-"'
+
+
+def cluster_name(value: object) -> str:
+    """A cluster node's or location's name, like "web-1" or "eu-west": short, and safe in a
+    log line, a metric label and a database row without quoting."""
+    if not isinstance(value, str) or not _CLUSTER_NAME.fullmatch(value):
+        raise Invalid(f'{CLUSTER_NAME_FORM}, like "web-1" or "eu-west", got {show(value)}')
     return value
+
+
+def node_from_host(hostname: str) -> str:
+    """The default node name: the host name with any other character made a "-", cut to 63."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", hostname, flags=re.ASCII)[:63].strip("-")
+    return name or "node"
 
 
 def ids(value: object) -> tuple[str, ...]:

@@ -58,7 +58,9 @@ from monitor.state import Status
 def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> CachetProvider:
     assert settings.url is not None  # the config saw to it
     version = version_from_url(settings.url)
-    return CachetProvider(settings.url, settings.page_id, api_key, limiter, version=version)
+    return CachetProvider(
+        settings.url, settings.page_id, api_key, limiter, version=version, timeout=settings.timeout
+    )
 
 
 def _check_url(url: str) -> str | None:

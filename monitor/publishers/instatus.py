@@ -55,7 +55,9 @@ UNRESOLVED = "INVESTIGATING,IDENTIFIED,MONITORING"
 
 def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> InstatusProvider:
     assert settings.url is not None and settings.page_id is not None  # the config saw to both
-    return InstatusProvider(settings.url, settings.page_id, api_key, limiter)
+    return InstatusProvider(
+        settings.url, settings.page_id, api_key, limiter, timeout=settings.timeout
+    )
 
 
 SPEC = ProviderSpec(

@@ -44,7 +44,9 @@ MAX_BODY = 25_000
 
 def _make(settings: PublisherSettings, api_key: str, limiter: RateLimiter) -> StatuspageProvider:
     assert settings.url is not None and settings.page_id is not None  # the config saw to both
-    return StatuspageProvider(settings.url, settings.page_id, api_key, limiter)
+    return StatuspageProvider(
+        settings.url, settings.page_id, api_key, limiter, timeout=settings.timeout
+    )
 
 
 SPEC = ProviderSpec(
