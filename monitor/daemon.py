@@ -16,11 +16,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from monitor.config import ConfigError, load_config
+from monitor.config import ConfigError, load_config, read_database_url
 from monitor.engine import StatusEngine
 from monitor.health import daemon_status, database_problem, health, serve
 from monitor.ledger import SqliteLedger
@@ -31,6 +32,7 @@ from monitor.model import Config, ProbeResult
 from monitor.prober import make_prober
 from monitor.probes import ProbeContext
 from monitor.publishing import Publishing, PublishSetup, prepare
+from monitor.recorder import Route, Write
 from monitor.recording import Recording
 from monitor.reload import checks_by_key, plan_reload
 from monitor.runtime import FirstRound, RunningChecks, Serial, describe, log_started, log_stopped
@@ -39,6 +41,14 @@ from monitor.store import register_checks
 from monitor.systemd import Notifier
 from monitor.windows import Windows
 from monitor.writer import Writer
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from monitor.cluster.leader import Leader
+    from monitor.cluster.lease import Lease
+    from monitor.cluster.node import ClusterNode
+    from monitor.cluster.shared import SharedTransition
 
 log = logging.getLogger("monitor")
 
@@ -96,8 +106,68 @@ class Daemon:
             clock=clock,
         )
         engine = StatusEngine(config.components, clock())
-        self.recording = Recording(engine, self.writer, self.setup.route, self.publishing.wake)
+        self.cluster = self._cluster(config)
+        alone = self.cluster is None  # in a cluster the leader judges components and publishes
+        route = self.setup.route if alone else Route()
+        self.recording = Recording(
+            engine, self.writer, route, self.publishing.wake, components=alone
+        )
         self.reloads = Serial(self._reload, "reload")
+
+    def _cluster(self, config: Config) -> ClusterNode | None:
+        """The cluster node `[cluster]` asks for (asyncpg is imported only then), or None.
+        Raises ConfigError when the database URL cannot be read."""
+        settings = config.cluster
+        if settings is None:
+            return None
+        from monitor.cluster.node import ClusterNode, tick_of
+
+        url = read_database_url(settings, self.environ, path=config.path)
+        self.redactor.add([url])
+        node = ClusterNode(
+            settings,
+            url,
+            local_checks=lambda: self.recording.engine.checks,
+            keys=lambda: list(self.recording.engine.checks),
+            make_leader=self._make_leader,
+            mirror=self._mirror,
+            clock=self.clock,
+        )
+        leader, nodes, epoch = self.metrics.add_cluster()
+        leader.set_function(lambda: node.is_leader)
+        nodes.set_function(lambda: len(node.view.nodes))
+        epoch.set_function(lambda: node.view.epoch)
+        self._tick = tick_of(settings)
+        self._shared: dict[str, Any] = {}
+        return node
+
+    def _make_leader(self, pool: asyncpg.Pool, lease: Lease) -> Leader:
+        from monitor.cluster.leader import Leader
+        from monitor.cluster.node import LIVE_WITHIN
+
+        assert self.config.cluster is not None
+        return Leader(
+            pool,
+            lease,
+            config=lambda: self.config,
+            prepare=self._prepare,
+            metrics=self.metrics,
+            tick=self._tick,
+            live_within=self.config.cluster.stale_after or LIVE_WITHIN,
+            clock=self.clock,
+        )
+
+    def _mirror(self, transitions: list[SharedTransition], shared: dict[str, Any]) -> None:
+        """The cluster's statuses, transitions and incidents, copied into this node's SQLite."""
+        from monitor.cluster.mirror import copy
+
+        before = self._shared.get("statuses", {})
+        statuses = {c: s for c, s in shared["statuses"].items() if before.get(c) != s}
+        incidents = [i for i in shared["incidents"] if i not in self._shared.get("incidents", [])]
+        self._shared = shared
+        writes = copy(transitions, statuses, incidents)
+        if writes:
+            self.writer.submit(list[Write](writes))
 
     def _prepare(self, config: Config) -> PublishSetup:
         return prepare(config, dry_run=self.dry_run, environ=self.environ, redactor=self.redactor)
@@ -106,13 +176,29 @@ class Daemon:
         """/status.json: the document of `monitor status --json`, from memory."""
         publisher, delivery = self.recording.route.publisher, self.publishing.delivery
         components, engine = self.config.components, self.recording.engine
+        statuses, cluster = engine.statuses, None
+        if self.cluster is not None:
+            leader = self.cluster.leader
+            publishing = leader.publishing if leader is not None else None
+            delivery = publishing.delivery if publishing is not None else None
+            publisher = self.setup.route.publisher
+            statuses = self._shared.get("statuses", {})
+            cluster = self.cluster.view.document()
         return daemon_status(
-            components, engine, publisher, delivery, self.checks.stale(), self.clock()
+            components,
+            statuses,
+            engine.checks,
+            publisher,
+            delivery,
+            self.checks.stale(),
+            self.clock(),
+            cluster=cluster,
         )
 
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""
-        return health(self.prober.running, self.database_problem, self.checks.stale)
+        cluster = self.cluster.problem if self.cluster is not None else lambda: None
+        return health(self.prober.running, self.database_problem, self.checks.stale, cluster)
 
     def database_problem(self) -> str | None:
         """Why results are not reaching the database now, or None."""
@@ -139,7 +225,10 @@ class Daemon:
                     asyncio.create_task(self._maintenance_ticker(), name="maintenance"),
                     asyncio.create_task(self.notifier.watchdog(), name="watchdog"),
                 ]
-                self.publishing.start(self.setup)
+                if self.cluster is not None:
+                    await self.cluster.start()
+                else:
+                    self.publishing.start(self.setup)
                 self.notifier.ready(self._summary())
                 try:
                     await stop.wait()
@@ -147,6 +236,8 @@ class Daemon:
                     self.notifier.stopping()
                     await _cancel([*tasks, *([self.reloads.task] if self.reloads.task else [])])
                     await self.publishing.stop()
+                    if self.cluster is not None:
+                        await self.cluster.stop()
                 await self.prober.stop()
         finally:
             if self.setup.provider is not None:
@@ -198,11 +289,15 @@ class Daemon:
         self.prober.add(plan.jobs(plan.added))
         changes = self.recording.reconfigure(new.components, now)
         self.config, self.windows.calendar = new, MaintenanceCalendar(new.maintenance)
-        await self.publishing.stop()
         self.setup = setup
-        self.recording.reloaded(changes, setup.route)
-        self._apply_maintenance(now)
-        self.publishing.start(setup)
+        if self.cluster is not None:
+            self.recording.reloaded(changes, Route())
+            self.cluster.reconfigured()
+        else:
+            await self.publishing.stop()
+            self.recording.reloaded(changes, setup.route)
+            self._apply_maintenance(now)
+            self.publishing.start(setup)
         self.metrics.reload_ok.set(1)
         self.metrics.reload_time.set(now)
         log.info(

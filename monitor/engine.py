@@ -90,6 +90,27 @@ class StatusEngine:
         component = self.owner[key]
         return [Change(component, key, transition), *self._judge(component, at)]
 
+    def set_checks(
+        self, states: Mapping[str, CheckStatus], at: float, why: Mapping[str, str] | None = None
+    ) -> list[Change]:
+        """Take check states decided elsewhere (cluster mode: the nodes' reports) and re-judge
+        the components whose checks changed state. `why` gives a changed check's reason."""
+        changes: list[Change] = []
+        touched: dict[str, None] = {}
+        for key, status in states.items():
+            before = self.checks.get(key)
+            if before is None:  # not in this config (a node running another one)
+                continue
+            self.checks[key] = status
+            if status.state is not before.state:
+                reason = (why or {}).get(key) or status.last_error or status.state.value
+                transition = CheckTransition(at, before.state, status.state, reason)
+                changes.append(Change(self.owner[key], key, transition))
+            touched[self.owner[key]] = None
+        for component in touched:
+            changes += self._judge(component, at)
+        return changes
+
     def set_maintenance(self, component: str, description: str | None, at: float) -> list[Change]:
         """Enter (a description) or leave (None) a maintenance window."""
         if self.maintenance[component] == description:

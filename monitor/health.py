@@ -8,18 +8,19 @@ reason, first things first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from monitor.config import ConfigError
 from monitor.delivery import Delivery
-from monitor.engine import StatusEngine
 from monitor.model import Component
 from monitor.server import start_server
 from monitor.staleness import STALE_INTERVALS
 from monitor.staleness import describe as describe_checks
+from monitor.state import CheckStatus, ComponentStatus
 from monitor.views import (
     DaemonView,
     PublisherView,
@@ -43,12 +44,18 @@ def database_problem(stats: WriterStats, now: float) -> str | None:
 
 
 def health(
-    probing: bool, database: Callable[[], str | None], stale: Callable[[], list[str]]
+    probing: bool,
+    database: Callable[[], str | None],
+    stale: Callable[[], list[str]],
+    cluster: Callable[[], str | None] = lambda: None,
 ) -> str | None:
-    """None when healthy, else the first reason it is not (each looked at only if needed)."""
+    """None when healthy, else the first reason it is not (each looked at only if needed).
+    `cluster` says why a node cannot take part in its cluster (the shared database away)."""
     if not probing:
         return "scheduler not running"
     if problem := database():
+        return problem
+    if problem := cluster():
         return problem
     if checks := stale():
         return (
@@ -60,14 +67,18 @@ def health(
 
 def daemon_status(
     components: Sequence[Component],
-    engine: StatusEngine,
+    statuses: Mapping[str, ComponentStatus],
+    checks: Mapping[str, CheckStatus],
     publisher: str | None,
     delivery: Delivery | None,
     stale: list[str],
     now: float,
+    *,
+    cluster: Mapping[str, Any] | None = None,
 ) -> dict[str, object]:
     """/status.json: the statuses in memory, the publisher's queue and trouble, the incidents
-    open on the page as of delivery's last turn."""
+    open on the page as of delivery's last turn; in a cluster, the cluster's component
+    statuses (as of the last look) and who is in it."""
     view = PublisherView(
         publisher or "none",
         delivery.queue_depth if delivery is not None else 0,
@@ -75,13 +86,14 @@ def daemon_status(
     )
     return status_document(
         components,
-        engine.statuses,
-        engine.checks,
+        statuses,
+        checks,
         incidents=open_incidents(delivery.remotes if delivery is not None else {}),
         maintenance=upcoming_maintenance(delivery.announced if delivery is not None else (), now),
         stale=set(stale),
         publisher=view,
         daemon=DaemonView(running=True, last_seen=now),
+        cluster=cluster,
     )
 
 

@@ -229,6 +229,23 @@ class Metrics:
         )
         build.labels(version=__version__).set(1)
 
+    def add_cluster(self) -> tuple[Gauge, Gauge, Gauge]:
+        """Cluster mode's series (only then): leader, live nodes, the lease's epoch."""
+        registry = self.registry
+        return (
+            Gauge("monitor_cluster_leader", "1 on the node that publishes.", registry=registry),
+            Gauge(
+                "monitor_cluster_nodes",
+                "Nodes heard from in the last 30 s, this one included.",
+                registry=registry,
+            ),
+            Gauge(
+                "monitor_cluster_lease_epoch",
+                "The epoch of the leader's lease: it grows at every change of leader.",
+                registry=registry,
+            ),
+        )
+
     def for_check(self, component: str, check: str) -> CheckMetrics:
         """The series of one check (created on first use, kept across reloads)."""
         series = self.probe_series.checks.get((component, check))

@@ -183,6 +183,12 @@ class Publishing:
             )
         self._task = asyncio.create_task(publish(delivery, maintenance), name="delivery")
 
+    @property
+    def running(self) -> bool:
+        """Whether the delivery task is alive (it ends only when cancelled, or on an error
+        that is not the page's: a lost lease in cluster mode)."""
+        return self._task is not None and not self._task.done()
+
     def wake(self) -> None:
         """New entries are in the outbox."""
         if self.delivery is not None:

@@ -24,17 +24,25 @@ Active = Callable[[str, float], str | None]
 
 class Recording:
     """`route` says where component changes are published; `wake` tells the publisher that
-    the outbox has news."""
+    the outbox has news. With `components` False (a node of a cluster, where the leader judges
+    components from every node's checks) only the checks' changes are recorded here."""
 
     def __init__(
-        self, engine: StatusEngine, writer: Writer, route: Route, wake: Callable[[], None]
+        self,
+        engine: StatusEngine,
+        writer: Writer,
+        route: Route,
+        wake: Callable[[], None],
+        *,
+        components: bool = True,
     ) -> None:
         self.engine, self.writer, self.route, self.wake = engine, writer, route, wake
+        self.components = components
 
     def observe(self, key: str, check_id: int, at: float, result: ProbeResult, now: float) -> None:
         """A probe of `key` that started at `at`, taken at `now`."""
         engine = self.engine
-        changes = engine.observe(key, result, now)
+        changes = self._ours(engine.observe(key, result, now))
         self.writer.submit(record(changes, self.route, (check_id, at, result, engine.checks[key])))
         if changes:
             self._said(changes)
@@ -46,7 +54,7 @@ class Recording:
             for c in components
             for change in self.engine.set_maintenance(c.id, active(c.id, now), now)
         ]
-        if changes:
+        if changes and self.components:
             self._commit([], changes)
 
     async def restore(
@@ -64,7 +72,7 @@ class Recording:
         self.engine = StatusEngine(components, now, saved, statuses)
         for component in components:
             self.engine.maintenance[component.id] = active(component.id, now)
-        self._commit(snapshot(self.engine.statuses), self.engine.judge_all(now))
+        self._commit(self._snapshot(), self._ours(self.engine.judge_all(now)))
         if saved:
             judged = self.engine.statuses.items()
             bad = {c: s.status.value for c, s in judged if s.status is not Status.OPERATIONAL}
@@ -80,7 +88,14 @@ class Recording:
     def reloaded(self, changes: list[Change], route: Route) -> None:
         """Record a reload's changes, published where the new config says."""
         self.route = route
-        self._commit(snapshot(self.engine.statuses), changes)
+        self._commit(self._snapshot(), self._ours(changes))
+
+    def _ours(self, changes: list[Change]) -> list[Change]:
+        """The changes this daemon records: all of them, or only its checks' in a cluster."""
+        return changes if self.components else [c for c in changes if c.check is not None]
+
+    def _snapshot(self) -> list[Write]:
+        return snapshot(self.engine.statuses) if self.components else []
 
     def _commit(self, writes: list[Write], changes: list[Change]) -> None:
         self.writer.submit(writes + record(changes, self.route))

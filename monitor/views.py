@@ -88,6 +88,7 @@ def status_document(
     stale: Collection[str],
     publisher: PublisherView,
     daemon: DaemonView,
+    cluster: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The contract's `status` shape, the one document of both `monitor status --json` (from
     the database) and /status.json (from the daemon's memory): every block is an argument, so
@@ -138,6 +139,7 @@ def status_document(
             "error": publisher.error,
         },
         "daemon": {"running": daemon.running, "last_seen": rfc3339(daemon.last_seen)},
+        "cluster": dict(cluster) if cluster is not None else None,
     }
 
 

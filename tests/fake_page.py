@@ -35,6 +35,7 @@ class Seen:
     query: dict[str, str]
     json: Any
     authorization: str | None  # the value of the fake's CREDENTIAL header
+    node: str | None = None  # X-Monitor-Node: which node of a cluster sent it
 
     @property
     def token(self) -> str | None:
@@ -212,7 +213,15 @@ class FakePage:
         credential = request.headers.get(self.CREDENTIAL)
         with self._changed:
             self._seen.append(
-                Seen(self.clock(), request.method, path, {**request.query}, body, credential)
+                Seen(
+                    self.clock(),
+                    request.method,
+                    path,
+                    {**request.query},
+                    body,
+                    credential,
+                    request.headers.get("X-Monitor-Node"),
+                )
             )
             self._changed.notify_all()
             matching = (s for s in self._scripts if s.count > 0 and s.matches(request.method, path))

@@ -153,6 +153,8 @@ class RateLimiter:
         self._lock = asyncio.Lock()
         self._next = 0.0
         self.gate: Callable[[], None] | None = None
+        # Headers every request carries besides the provider's (cluster mode: X-Monitor-Node).
+        self.headers: dict[str, str] = {}
 
     def pause(self, seconds: float) -> None:
         """No request before `seconds` from now (MAX_PAUSE at most)."""

@@ -117,7 +117,12 @@ class ApiClient:
             self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         try:
             async with self._session.request(
-                method, self._base + path, json=json, params=params, allow_redirects=False
+                method,
+                self._base + path,
+                json=json,
+                params=params,
+                headers=self._limiter.headers or None,
+                allow_redirects=False,
             ) as response:
                 text = await response.text(errors="replace")
                 status, headers = response.status, response.headers

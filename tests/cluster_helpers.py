@@ -1,0 +1,126 @@
+"""Several `monitor run` nodes sharing one PostgreSQL database, for the cluster's tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .conftest import DaemonProcess, Target, free_port, write_config
+from .fake_statuspage import FakeStatuspage
+
+KEY_ENV = "STATUSPAGE_TEST_KEY"
+URL_ENV = "MONITOR_DATABASE_URL"
+
+
+@dataclass
+class Node:
+    name: str
+    folder: Path
+    port: int
+    daemon: DaemonProcess
+
+    def status(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.port}/status.json"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+
+    def healthz(self) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def metric(self, name: str) -> float | None:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        found = re.search(rf"^{name} (\S+)$", text, re.M)
+        return float(found[1]) if found else None
+
+    def is_leader(self) -> bool:
+        try:
+            return self.metric("monitor_cluster_leader") == 1.0
+        except OSError:
+            return False
+
+
+def node_config(
+    folder: Path,
+    name: str,
+    port: int,
+    target: Target,
+    fake: FakeStatuspage,
+    remote_id: str,
+    *,
+    lease: str = "2s",
+    extra: str = "",
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_config(
+        folder,
+        f"""
+[monitor]
+database = "monitor.db"
+listen = "127.0.0.1:{port}"
+[defaults]
+interval = "1s"
+timeout = "0.8s"
+fail_after = 2
+recover_after = 2
+[publisher]
+type = "statuspage"
+url = "{fake.url}"
+page_id = "page1"
+api_key_env = "{KEY_ENV}"
+rate_limit = 50
+monitoring_for = "0s"
+[cluster]
+database_env = "{URL_ENV}"
+node = "{name}"
+lease = "{lease}"
+{extra}
+[[component]]
+name = "Payment API"
+id = "payments"
+remote_id = "{remote_id}"
+  [[component.check]]
+  type = "http"
+  name = "healthz"
+  url = "{target.url}/pay"
+""",
+    )
+
+
+def start_nodes(
+    tmp: Path,
+    count: int,
+    daemons: Callable[..., DaemonProcess],
+    url: str,
+    target: Target,
+    fake: FakeStatuspage,
+    remote_id: str,
+    **options: str,
+) -> list[Node]:
+    nodes = []
+    for i in range(count):
+        name = f"node-{chr(ord('a') + i)}"
+        port = free_port()
+        path = node_config(tmp / name, name, port, target, fake, remote_id, **options)
+        daemon = daemons(path, env={KEY_ENV: "test-key", URL_ENV: url})
+        nodes.append(Node(name, tmp / name, port, daemon))
+    return nodes
+
+
+def ours(fake: FakeStatuspage) -> list[dict[str, Any]]:
+    return [i for i in fake.incidents() if i.get("metadata")]
+
+
+def senders(fake: FakeStatuspage) -> set[str | None]:
+    """The nodes that sent requests to the page."""
+    return {seen.node for seen in fake.requests()}

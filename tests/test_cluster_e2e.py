@@ -1,0 +1,44 @@
+"""Cluster mode end to end: real `monitor run` nodes, a real PostgreSQL, the fake Statuspage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .cluster_helpers import ours, senders, start_nodes
+from .conftest import DaemonProcess, Target, wait_for
+from .fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+def test_three_nodes_one_incident_from_one_leader(
+    tmp_path: Path,
+    target: Target,
+    fake_statuspage: FakeStatuspage,
+    daemons: Callable[..., DaemonProcess],
+    pg_url: str,
+) -> None:
+    remote_id = fake_statuspage.add_component("Payment API")
+    nodes = start_nodes(tmp_path, 3, daemons, pg_url, target, fake_statuspage, remote_id)
+    wait_for(lambda: sum(n.is_leader() for n in nodes) == 1, 20, "one leader")
+    (leader,) = [n for n in nodes if n.is_leader()]
+    wait_for(lambda: all(len(n.status()["cluster"]["nodes"]) == 3 for n in nodes), 10, "3 nodes")
+    target.set("/pay", status=500)
+    wait_for(lambda: len(ours(fake_statuspage)) == 1, 20, "an incident")
+    assert fake_statuspage.component(remote_id)["status"] == "major_outage"
+    target.set("/pay", status=200)
+    wait_for(lambda: ours(fake_statuspage)[0]["status"] == "resolved", 20, "its resolution")
+    assert fake_statuspage.component(remote_id)["status"] == "operational"
+    assert len(ours(fake_statuspage)) == 1
+    assert senders(fake_statuspage) == {leader.name}
+    for node in nodes:  # every node shows the cluster's status, as of its last look
+        wait_for(
+            lambda node=node: node.status()["components"][0]["status"] == "operational",
+            5,
+            f"{node.name} to show the recovery",
+        )
+        assert node.status()["cluster"]["leader"] == leader.name
+        assert node.healthz()[0] == 200
