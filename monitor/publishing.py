@@ -198,10 +198,14 @@ class Publishing:
         """Cancel the delivery where it stands (every entry stays in the outbox) and close the
         provider's connections."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # it had ended on it (cluster mode: a lost lease)
+                log.debug("delivery had stopped: %s", exc)
         if self.delivery is not None:
             await self.delivery.provider.close()
             self.delivery = None

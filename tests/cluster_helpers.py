@@ -105,16 +105,56 @@ def start_nodes(
     target: Target,
     fake: FakeStatuspage,
     remote_id: str,
+    *,
+    urls: dict[str, str] | None = None,
+    first: int = 0,
     **options: str,
 ) -> list[Node]:
+    """`count` nodes named node-a, node-b, ...; `urls` gives a node its own database URL (a
+    FaultProxy in front of the server, say)."""
     nodes = []
-    for i in range(count):
+    for i in range(first, first + count):
         name = f"node-{chr(ord('a') + i)}"
         port = free_port()
         path = node_config(tmp / name, name, port, target, fake, remote_id, **options)
-        daemon = daemons(path, env={KEY_ENV: "test-key", URL_ENV: url})
-        nodes.append(Node(name, tmp / name, port, daemon))
+        env = {KEY_ENV: "test-key", URL_ENV: (urls or {}).get(name, url)}
+        nodes.append(Node(name, tmp / name, port, daemons(path, env=env)))
     return nodes
+
+
+def restart(node: Node, daemons: Callable[..., DaemonProcess], url: str) -> None:
+    """Start `node`'s daemon again (after a kill), on the same folder and database."""
+    env = {KEY_ENV: "test-key", URL_ENV: url}
+    node.daemon = daemons(node.folder / "checks.toml", env=env)
+
+
+def query(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Rows of `sql` on the shared database."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return [tuple(row) for row in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def leader_of(nodes: list[Node]) -> Node:
+    """The one node that says it leads (waits for there to be exactly one)."""
+    from .conftest import wait_for
+
+    wait_for(lambda: sum(n.is_leader() for n in nodes) == 1, 30, "exactly one leader")
+    (leader,) = [n for n in nodes if n.is_leader()]
+    return leader
+
+
+def requests_from(fake: FakeStatuspage, node: str, after: float = float("-inf")) -> int:
+    return sum(1 for seen in fake.requests() if seen.node == node and seen.at > after)
 
 
 def ours(fake: FakeStatuspage) -> list[dict[str, Any]]:

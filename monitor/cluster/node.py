@@ -73,6 +73,13 @@ class ClusterView:
         }
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """An error of the database or of the way to it (not a bug of ours)."""
+    if isinstance(exc, OSError | TimeoutError | LeaseLost):
+        return True
+    return type(exc).__module__.startswith("asyncpg")
+
+
 def describe_error(exc: BaseException) -> str:
     text = redact_urls(str(exc)) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if str(exc) else text
@@ -170,13 +177,10 @@ class ClusterNode:
             try:
                 async with asyncio.timeout(self.timeout * 2):
                     await step()
-            except (OSError, TimeoutError, LeaseLost) as exc:
-                self._failed(exc)
-            except Exception as exc:  # the driver's errors: asyncpg.PostgresError and others
-                if type(exc).__module__.startswith("asyncpg"):
-                    self._failed(exc)
-                else:
+            except Exception as exc:
+                if not is_database_error(exc):
                     raise
+                self._failed(exc)
             await asyncio.sleep(max(0.0, every - (time.monotonic() - started)))
 
     def _failed(self, exc: BaseException) -> None:
@@ -197,11 +201,6 @@ class ClusterNode:
             away = time.monotonic() - (self.view.error_since or time.monotonic())
             log.info("cluster database reachable again after %.0f s", away)
             self.view.error = self.view.error_since = None
-
-    async def _connection(self) -> Any:
-        assert self._pool is not None
-        conn = self._pool.acquire()
-        return conn
 
     async def _report(self) -> None:
         assert self._pool is not None
@@ -261,10 +260,17 @@ class ClusterNode:
         self._leader_task.add_done_callback(self._leader_ended)
 
     def _leader_ended(self, task: asyncio.Task[None]) -> None:
+        """The leader's work ends only when cancelled or on an error: the lease lost, the
+        database away (said once by the loops), or a bug of ours (with its traceback). The
+        lease loop starts it again while the lease is held."""
         if task.cancelled():
             return
         exc = task.exception()
-        if exc is not None and not isinstance(exc, LeaseLost):
+        if exc is None or isinstance(exc, LeaseLost):
+            return
+        if is_database_error(exc):
+            log.warning("the leader's work stopped: %s", describe_error(exc))
+        else:
             log.error("the leader's work failed: %s", describe_error(exc), exc_info=exc)
 
     async def _stop_leading(self, why: str) -> None:

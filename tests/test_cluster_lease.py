@@ -1,0 +1,154 @@
+"""The lease and its fence against a real PostgreSQL: who may write, and what a node that lost
+the lease (paused, cut off, slow) can still do: nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from monitor.cluster import shared
+from monitor.cluster.lease import Lease, LeaseLost, leader_of
+from monitor.cluster.ledger import PgLedger
+from monitor.cluster.schema import VERSION, NewerClusterSchema, migrate
+from monitor.engine import Change
+from monitor.incidents import Remote
+from monitor.recorder import Route
+from monitor.state import ComponentStatus, ComponentTransition, Status
+
+
+class Clock:
+    """A monotonic clock the test moves: a paused process's clock, as it believes it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    yield pool
+    await pool.close()
+
+
+async def expire(pool: asyncpg.Pool) -> None:
+    """The server's clock runs past the lease (as if the holder had slept through it)."""
+    await pool.execute("UPDATE lease SET expires_at = now() - interval '1 second'")
+
+
+async def test_one_holder_at_a_time_and_renewal_keeps_the_epoch(pool: asyncpg.Pool) -> None:
+    a, b = Lease("a", 30), Lease("b", 30)
+    async with pool.acquire() as conn:
+        assert await a.campaign(conn) and a.epoch == 1
+        assert not await b.campaign(conn) and not b.held
+        assert await a.campaign(conn) and a.epoch == 1  # renewed, same epoch
+        assert await leader_of(conn) == ("a", 1, True)
+        await expire(pool)
+        assert await b.campaign(conn) and b.epoch == 2
+        assert not await a.campaign(conn) and not a.held
+        await expire(pool)
+        assert await a.campaign(conn) and a.epoch == 3  # a lapsed lease is always a new epoch
+
+
+async def test_a_lease_that_lapsed_unnoticed_is_retaken_with_a_new_epoch(
+    pool: asyncpg.Pool,
+) -> None:
+    a = Lease("a", 30)
+    async with pool.acquire() as conn:
+        await a.campaign(conn)
+        await expire(pool)
+        assert await a.campaign(conn)
+    assert a.epoch == 2
+
+
+async def test_a_node_that_lost_the_lease_writes_nothing_whatever_it_believes(
+    pool: asyncpg.Pool,
+) -> None:
+    frozen = Clock()  # the old leader's clock stood still: it believes it holds the lease
+    old, new = Lease("old", 30, clock=frozen), Lease("new", 30)
+    async with pool.acquire() as conn:
+        await old.campaign(conn)
+        await expire(pool)
+        await new.campaign(conn)
+    assert old.held  # it still believes
+    transition = ComponentTransition(5.0, Status.OPERATIONAL, Status.MAJOR_OUTAGE, "down")
+    change = Change("api", None, transition, ComponentStatus(Status.MAJOR_OUTAGE, 5.0, "down"))
+    route = Route("statuspage", frozenset({"api"}))
+    async with pool.acquire() as conn:
+        with pytest.raises(LeaseLost):
+            await shared.record(conn, old, [change], route)
+    ledger = PgLedger(pool, old)
+    with pytest.raises(LeaseLost):
+        await ledger.record_delivery("statuspage", "api", Remote(incident_id="i1"), None, 5.0)
+    old.valid_until = frozen.now + 30  # its belief, once more (the fence dropped it)
+    with pytest.raises(LeaseLost):
+        await ledger.record_published("statuspage", "i1", "api", 5.0)
+    old.valid_until = frozen.now + 30
+    ledger.queue("statuspage", "api", transition)
+    with pytest.raises(LeaseLost):
+        await ledger.load_outbox("statuspage")  # the queued write's failure surfaces here
+    for table in ("transitions", "outbox", "publish_state", "published_incidents"):
+        assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+    # the holder writes
+    async with pool.acquire() as conn:
+        assert await shared.record(conn, new, [change], route) == [1]
+    outbox = await PgLedger(pool, new).load_outbox("statuspage")
+    assert [p.after for p in outbox["api"][1]] == [Status.MAJOR_OUTAGE]
+
+
+async def test_the_fence_holds_off_a_takeover_until_the_write_commits(
+    pool: asyncpg.Pool,
+) -> None:
+    a, b = Lease("a", 30), Lease("b", 30)
+    async with pool.acquire() as conn:
+        await a.campaign(conn)
+    async with pool.acquire() as writer, pool.acquire() as other:
+        async with writer.transaction():
+            await a.fence(writer)
+            # another node's campaign waits for the fenced write to commit
+            attempt = asyncio.create_task(
+                other.execute("UPDATE lease SET expires_at = now() - interval '1 second'")
+            )
+            done, _ = await asyncio.wait({attempt}, timeout=0.5)
+            assert not done, "the lease row changed under a fenced write"
+        await attempt
+        assert await b.campaign(other)
+
+
+async def test_a_lease_that_will_not_outlive_a_request_sends_nothing() -> None:
+    clock = Clock()
+    lease = Lease("a", 3, clock=clock)
+    lease.valid_until = clock.now + 3
+    lease.check(1.0)
+    clock.now += 2.5
+    with pytest.raises(LeaseLost):
+        lease.check(1.0)  # 0.5 s left: a request with a 1 s timeout could outlive it
+
+
+async def test_release_lets_the_next_node_take_over_at_once(pool: asyncpg.Pool) -> None:
+    a, b = Lease("a", 30), Lease("b", 30)
+    async with pool.acquire() as conn:
+        await a.campaign(conn)
+        await a.release(conn)
+        assert not a.held
+        assert await b.campaign(conn) and b.epoch == 2
+
+
+async def test_nodes_starting_together_migrate_once(pg_url: str) -> None:
+    conns = [await asyncpg.connect(pg_url) for _ in range(4)]
+    try:
+        found = await asyncio.gather(*(migrate(c) for c in conns))
+        assert sorted(found) == [0, VERSION, VERSION, VERSION]
+        await conns[0].execute("UPDATE monitor_schema SET version = $1", VERSION + 1)
+        with pytest.raises(NewerClusterSchema, match=f"version {VERSION + 1}, newer"):
+            await migrate(conns[1])
+    finally:
+        for conn in conns:
+            await conn.close()
