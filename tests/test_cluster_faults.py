@@ -149,7 +149,8 @@ def test_postgres_stopped_for_30_s_mid_outage_loses_and_doubles_nothing(
         target.set("/pay", status=200)  # recovers while the database is away
         wait_for(
             lambda: all(
-                count_rows(n.folder / "monitor.db") > r + 3 for n, r in zip(nodes, results)
+                count_rows(n.folder / "monitor.db") > r + 3
+                for n, r in zip(nodes, results, strict=True)
             ),
             20,
             "every node to keep probing and recording",
