@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -275,6 +276,9 @@ class Daemon:
             self.metrics.reload_ok.set(0)
             self.notifier.reloaded(f"{self._summary()}; last reload refused")
             return
+        if _cluster_changed(self.config, new):
+            log.warning("reload: [cluster] changed; it takes effect on restart")
+        new = replace(new, cluster=self.config.cluster)  # so are --node and --location
         plan = plan_reload(self.config, new)
         for key in plan.restart:
             log.warning("reload: [monitor] %s changed; it takes effect on restart", key)
@@ -325,6 +329,15 @@ class Daemon:
 
     def _summary(self) -> str:
         return f"probing {len(self.checks)} checks in {len(self.config.components)} components"
+
+
+def _cluster_changed(old: Config, new: Config) -> bool:
+    """Whether a reload changed [cluster] (node and location aside: --node and --location may
+    have set them; they are who this node is until it restarts)."""
+    if old.cluster is None or new.cluster is None:
+        return old.cluster is not new.cluster
+    same = replace(new.cluster, node=old.cluster.node, location=old.cluster.location)
+    return same != old.cluster
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -42,3 +42,54 @@ def test_three_nodes_one_incident_from_one_leader(
         )
         assert node.status()["cluster"]["leader"] == leader.name
         assert node.healthz()[0] == 200
+
+
+def test_a_reload_reaches_the_leader_and_keeps_the_node_name(
+    tmp_path: Path,
+    target: Target,
+    fake_statuspage: FakeStatuspage,
+    daemons: Callable[..., DaemonProcess],
+    pg_url: str,
+) -> None:
+    import signal
+
+    from .cluster_helpers import leader_of, query
+
+    remote_id = fake_statuspage.add_component("Payment API")
+    search_id = fake_statuspage.add_component("Search")
+    nodes = start_nodes(tmp_path, 2, daemons, pg_url, target, fake_statuspage, remote_id)
+    leader = leader_of(nodes)
+    for node in nodes:
+        path = node.folder / "checks.toml"
+        text = path.read_text().replace(f'node = "{node.name}"\n', "")  # --node would be lost
+        path.write_text(
+            text
+            + f"""
+[[component]]
+name = "Search"
+id = "search"
+remote_id = "{search_id}"
+  [[component.check]]
+  type = "http"
+  name = "home"
+  url = "{target.url}/search"
+"""
+        )
+    # the name came from the file; a reload must not turn the node into its host name
+    for node in nodes:
+        node.daemon.signal(signal.SIGHUP)
+    wait_for(
+        lambda: (
+            query(pg_url, "SELECT count(*) FROM component_state WHERE component = 'search'")
+            == [(1,)]
+        ),
+        20,
+        "the leader to judge the new component",
+    )
+    target.set("/search", status=503)
+    wait_for(lambda: len(ours(fake_statuspage)) == 1, 20, "an incident for Search")
+    assert fake_statuspage.component(search_id)["status"] == "major_outage"
+    assert fake_statuspage.component(remote_id)["status"] == "operational"
+    assert leader_of(nodes) is leader
+    names = {row[0] for row in query(pg_url, "SELECT name FROM nodes")}
+    assert names == {n.name for n in nodes}
