@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from .postgres import PostgresServer, unavailable
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.02) -> None:
     """Poll `predicate` until it is true; fail naming `what` after `timeout` seconds."""
@@ -171,3 +173,45 @@ def daemons() -> Iterator[Callable[..., DaemonProcess]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+POSTGRES_FIXTURES = {"postgres_server", "pg_url", "own_postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses a PostgreSQL fixture is marked `postgres` (-m "not postgres")."""
+    for item in items:
+        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+def require_postgres() -> None:
+    """Skip without PostgreSQL binaries, but fail under CI, where .ci/run installs them."""
+    reason = unavailable()
+    if reason is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; .ci/run should have installed them", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run; tests take their own database (`pg_url`)."""
+    require_postgres()
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new empty database on the shared server."""
+    return postgres_server.fresh_database()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A started server of the test's own, to stop, start and kill; removed after the test."""
+    require_postgres()
+    with PostgresServer() as server:
+        yield server
