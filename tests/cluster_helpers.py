@@ -29,6 +29,13 @@ class Node:
         with urllib.request.urlopen(url, timeout=5) as response:
             return json.loads(response.read())  # type: ignore[no-any-return]
 
+    def cluster_nodes(self) -> int:
+        """How many nodes this one sees (0 while it does not answer yet)."""
+        try:
+            return len(self.status()["cluster"]["nodes"])
+        except OSError:
+            return 0
+
     def healthz(self) -> tuple[int, str]:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:

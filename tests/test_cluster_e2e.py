@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+import json
 
-from .cluster_helpers import ours, senders, start_nodes
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import main
+
+from .cluster_helpers import Node, leader_of, ours, senders, start_nodes
 from .conftest import DaemonProcess, Target, wait_for
 from .fake_statuspage import FakeStatuspage, fake_statuspage_fixture  # noqa: F401
 
@@ -23,9 +28,8 @@ def test_three_nodes_one_incident_from_one_leader(
 ) -> None:
     remote_id = fake_statuspage.add_component("Payment API")
     nodes = start_nodes(tmp_path, 3, daemons, pg_url, target, fake_statuspage, remote_id)
-    wait_for(lambda: sum(n.is_leader() for n in nodes) == 1, 20, "one leader")
-    (leader,) = [n for n in nodes if n.is_leader()]
-    wait_for(lambda: all(len(n.status()["cluster"]["nodes"]) == 3 for n in nodes), 10, "3 nodes")
+    leader = leader_of(nodes)
+    wait_for(lambda: all(n.cluster_nodes() == 3 for n in nodes), 20, "3 nodes")
     target.set("/pay", status=500)
     wait_for(lambda: len(ours(fake_statuspage)) == 1, 20, "an incident")
     assert fake_statuspage.component(remote_id)["status"] == "major_outage"
@@ -42,6 +46,23 @@ def test_three_nodes_one_incident_from_one_leader(
         )
         assert node.status()["cluster"]["leader"] == leader.name
         assert node.healthz()[0] == 200
+    # `monitor incidents` on any node, the leader or not, reads the cluster's
+    (incident,) = ours(fake_statuspage)
+    for node in nodes:
+        wait_for(
+            lambda node=node: incidents_of(node) == [(incident["id"], "major_outage")],
+            5,
+            f"{node.name}'s copy of the incident",
+        )
+
+
+def incidents_of(node: Node) -> list[tuple[str | None, str]]:
+    result = CliRunner().invoke(
+        main, ["incidents", "-c", str(node.folder / "checks.toml"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    return [(i["status_page_incident"], i["worst_status"]) for i in document["incidents"]]
 
 
 def test_a_reload_reaches_the_leader_and_keeps_the_node_name(
@@ -53,7 +74,7 @@ def test_a_reload_reaches_the_leader_and_keeps_the_node_name(
 ) -> None:
     import signal
 
-    from .cluster_helpers import leader_of, query
+    from .cluster_helpers import query
 
     remote_id = fake_statuspage.add_component("Payment API")
     search_id = fake_statuspage.add_component("Search")
