@@ -18,8 +18,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 # Every dependency ships binary wheels for CPython 3.12 on linux/amd64 and arm64, so no compiler
-# is needed here either; /wheels ends up with monitor-*.whl and all it depends on.
-RUN pip wheel --wheel-dir /wheels .
+# is needed here either; /wheels ends up with monitor-*.whl and all it depends on, asyncpg
+# (cluster mode's driver, loaded only with [cluster]) included: one image for both modes.
+RUN pip wheel --wheel-dir /wheels '.[cluster]'
 
 # --- Stage 2: the runtime image: no build tools, no sources, not root ----------------------
 FROM ${PYTHON_IMAGE}
@@ -43,7 +44,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 # builder since 23.0; buildah and podman support it too).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv /opt/monitor \
-    && /opt/monitor/bin/pip install --no-index --find-links=/wheels /wheels/monitor-*.whl \
+    && /opt/monitor/bin/pip install --no-index --find-links=/wheels 'monitor[cluster]' \
     && monitor --version
 
 # A fixed, unprivileged UID/GID (10001), so files on the volume keep a known owner across
