@@ -466,7 +466,8 @@ def test_status_json_served_and_printed_are_one_document(
     wait_for(both, 20, "both documents with every check probed and an incident each")
     served, printed = documents
     assert shape(served) == shape(printed)
-    assert set(served) >= {"components", "publisher", "daemon"}
+    assert set(served) >= {"components", "publisher", "daemon", "cluster"}
+    assert served["cluster"] is printed["cluster"] is None, "null without [cluster]"
     assert served["publisher"]["type"] == printed["publisher"]["type"] == "log"
     assert served["daemon"]["running"] is printed["daemon"]["running"] is True
     assert [c["status"] for c in served["components"]] == ["partial_outage", "major_outage"]

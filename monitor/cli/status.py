@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from rich.text import Text
 
 from monitor.cli.common import config_option, load, reading
 from monitor.cli.output import Column, Layout, console, literal, styled
-from monitor.model import check_key
+from monitor.model import Config, check_key
 from monitor.staleness import STALE_INTERVALS, describe, is_stale
 from monitor.state import CheckStatus
 from monitor.views import (
@@ -30,7 +31,14 @@ COLUMNS = (
     Column("since", wrap=True),
     Column("last probe", wrap=True),
 )
+CLUSTER_COLUMNS = (
+    Column("node"),
+    Column("location"),
+    Column("last heartbeat", wrap=True),
+    Column("", wrap=True),
+)
 ALERT = "bold red"
+WARN = "yellow"
 
 
 def _last_at(state: CheckStatus | None) -> float | None:
@@ -59,7 +67,8 @@ def _since(value: str | None) -> str:
 def status(config_path: str | None, as_json: bool) -> None:
     """Show each component's status and since when, and each check's state, from the database.
 
-    Works while the daemon runs: it reads what the daemon last wrote.
+    Works while the daemon runs: it reads what the daemon last wrote. With [cluster], also
+    which node leads and when each was last heard from, read from the cluster's PostgreSQL.
     Example: monitor status --json
     """
     config = load(config_path)
@@ -90,6 +99,7 @@ def status(config_path: str | None, as_json: bool) -> None:
         stale=set(stale),
         publisher=PublisherView(publisher, sum(queued.values()), error),
         daemon=DaemonView(running, last_seen),
+        cluster=_cluster(config),
     )
     if as_json:
         click.echo(json.dumps(document, indent=2))
@@ -97,9 +107,20 @@ def status(config_path: str | None, as_json: bool) -> None:
     _print(document, stale, last_seen)
 
 
+def _cluster(config: Config) -> dict[str, Any] | None:
+    """The `cluster` block straight from PostgreSQL (a few seconds at most), or None without
+    [cluster]; asyncpg is imported only with it."""
+    if config.cluster is None:
+        return None
+    from monitor.cluster.look import document, look
+
+    return document(look(config, os.environ))
+
+
 def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) -> None:
     """The table for people: a row per component, its checks indented under it; then what
-    needs saying (the daemon stopped, stale checks, reasons, incidents, the publisher)."""
+    needs saying (the daemon stopped, stale checks, the cluster, reasons, incidents, the
+    publisher)."""
     out = console()
     now = time.time()
     table = Layout(COLUMNS, out.width, title=f"status at {_when(now)}")
@@ -122,6 +143,9 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
                 end_section=index == len(component["checks"]) - 1,
             )
     table.print(out)
+    cluster = document["cluster"]
+    if cluster is not None and cluster["nodes"]:
+        _nodes_table(cluster, out.width).print(out)
     lines = []  # each whole, however long: the terminal wraps it, a pipe gets one line
     if not document["daemon"]["running"]:
         since = f" since {_when(last_seen)}" if last_seen is not None else ""
@@ -138,6 +162,8 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
                 literal(describe(stale)),
             )
         )
+    if cluster is not None:
+        lines += _cluster_lines(cluster)
     for component in document["components"]:
         name = (component["id"], "bold")
         if component["status"] not in (None, "operational"):
@@ -171,3 +197,38 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
         lines.append(line)
     for line in lines:
         out.print(line, soft_wrap=True)
+
+
+def _nodes_table(cluster: dict[str, Any], width: int) -> Layout:
+    """A row per node the cluster knows, under the components: the leader marked, and a node
+    not heard from for LIVE_WITHIN seconds (by the database server's clock) marked silent."""
+    table = Layout(CLUSTER_COLUMNS, width, title=f"cluster, lease epoch {cluster['epoch']}")
+    for node in cluster["nodes"]:
+        marks = Text()
+        if node["name"] == cluster["leader"]:
+            marks.append("leader", style="bold")
+        if not node["alive"]:
+            marks.append(", " if marks else "").append("silent", style=WARN)
+        table.add(node["name"], node["location"], _since(node["last_seen"]), marks)
+    return table
+
+
+def _cluster_lines(cluster: dict[str, Any]) -> list[Text]:
+    """What is wrong with the cluster as a whole: its database cannot be read from here, no
+    node leads (nothing is published), or no node has reported yet."""
+    if cluster["error"]:
+        return [
+            Text.assemble(
+                ("cluster database unreachable", ALERT),
+                " (the component statuses above are this node's last copy): ",
+                literal(cluster["error"], style=ALERT),
+            )
+        ]
+    lines = []
+    if cluster["leader"] is None:
+        lines.append(
+            Text.assemble(("the cluster has no leader", ALERT), ": nothing is being published")
+        )
+    if not cluster["nodes"]:
+        lines.append(Text("no node has reported to the cluster database yet"))
+    return lines
