@@ -136,7 +136,7 @@ class Daemon:
         )
         leader, nodes, epoch = self.metrics.add_cluster()
         leader.set_function(lambda: node.is_leader)
-        nodes.set_function(lambda: len(node.view.nodes))
+        nodes.set_function(node.alive)
         epoch.set_function(lambda: node.view.epoch)
         self._tick = tick_of(settings)
         self._shared: dict[str, Any] = {}

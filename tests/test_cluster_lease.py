@@ -152,3 +152,23 @@ async def test_nodes_starting_together_migrate_once(pg_url: str) -> None:
     finally:
         for conn in conns:
             await conn.close()
+
+
+async def test_the_leader_forgets_nodes_silent_for_a_day(pool: asyncpg.Pool) -> None:
+    from monitor.state import CheckState, CheckStatus
+
+    lease = Lease("a", 30)
+    report = [shared.report_row("api/home", CheckStatus(CheckState.UP, 1.0, last_at=2.0))]
+    async with pool.acquire() as conn:
+        await lease.campaign(conn)
+        for name in ("old", "new"):
+            await shared.push(conn, name, "default", "x", report)
+        await conn.execute(
+            "UPDATE nodes SET last_seen = now() - interval '25 hours' WHERE name = 'old'"
+        )
+        assert await shared.forget_nodes(conn, lease, 86_400) == ["old"]
+        assert [n.name for n in await shared.nodes(conn)] == ["new"]
+        assert await conn.fetchval("SELECT count(*) FROM node_checks WHERE node = 'old'") == 0
+        lost = Lease("b", 30)
+        with pytest.raises(LeaseLost):  # only the leader forgets
+            await shared.forget_nodes(conn, lost, 0)

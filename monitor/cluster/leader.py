@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("monitor.cluster")
 
+FORGET_AFTER = 86_400.0  # seconds: a node silent this long is dropped (at each change of leader)
+
 
 class Leader:
     def __init__(
@@ -71,6 +73,9 @@ class Leader:
             await asyncio.sleep(timeout)
         async with self.pool.acquire() as conn:
             checks, statuses = await shared.restore(conn)
+            gone = await shared.forget_nodes(conn, self.lease, FORGET_AFTER)
+        if gone:
+            log.info("forgot %s: not heard from for a day", ", ".join(gone))
         now = self.clock()
         engine = self.engine = StatusEngine(config.components, now, checks, statuses)
         self._maintenance(engine, config, now)

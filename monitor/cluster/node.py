@@ -53,7 +53,7 @@ class ClusterView:
     location: str
     leader: str | None = None
     epoch: int = 0
-    nodes: list[shared.Node] = field(default_factory=list)
+    nodes: list[shared.Node] = field(default_factory=list)  # every node the database knows
     error: str | None = None  # why the database cannot be used now
     error_since: float | None = None  # monotonic
 
@@ -67,10 +67,32 @@ class ClusterView:
             "epoch": self.epoch,
             "error": self.error,
             "nodes": [
-                {"name": n.name, "location": n.location, "last_seen": rfc3339(n.last_seen)}
+                {
+                    "name": n.name,
+                    "location": n.location,
+                    "last_seen": rfc3339(n.last_seen),
+                    "alive": n.age <= LIVE_WITHIN,
+                }
                 for n in self.nodes
             ],
         }
+
+
+def session_settings(settings: ClusterSettings, timeout: float) -> dict[str, str]:
+    """Limits the server keeps on our sessions, for when the node cannot: a node cut off in
+    the middle of a transaction leaves its session idle in it, holding the lease row's lock,
+    and would hold off every takeover until TCP gave up (hours). The server ends such a
+    session within lease/3, and no statement of ours waits on a lock or runs for long."""
+
+    def ms(seconds: float) -> str:
+        return str(max(1, round(seconds * 1000)))
+
+    return {
+        "application_name": f"monitor {settings.node}"[:63],
+        "idle_in_transaction_session_timeout": ms(settings.lease / 3),
+        "statement_timeout": ms(timeout),
+        "lock_timeout": ms(timeout),
+    }
 
 
 def is_database_error(exc: BaseException) -> bool:
@@ -113,6 +135,10 @@ class ClusterNode:
         self._last_transition = 0
         self._migrated = False
 
+    def alive(self) -> int:
+        """Nodes heard from in the last LIVE_WITHIN seconds, as of the last look."""
+        return sum(1 for n in self.view.nodes if n.age <= LIVE_WITHIN)
+
     @property
     def is_leader(self) -> bool:
         return self.leader is not None and self.lease.held
@@ -134,6 +160,7 @@ class ClusterNode:
             timeout=self.timeout,
             command_timeout=self.timeout,
             max_inactive_connection_lifetime=60.0,
+            server_settings=session_settings(self.settings, self.timeout),
         )
         self._tasks = [
             asyncio.create_task(self._every(self._report), name="cluster-report"),
@@ -296,7 +323,7 @@ class ClusterNode:
             incidents = await shared.published(conn)
         self.view.leader = leader if live else None
         self.view.epoch = epoch
-        self.view.nodes = [n for n in members if n.age <= LIVE_WITHIN]
+        self.view.nodes = members
         if fresh:
             self._last_transition = fresh[-1].id
         self.mirror(fresh, {"statuses": statuses, "incidents": incidents})

@@ -94,6 +94,23 @@ async def nodes(conn: asyncpg.Connection) -> list[Node]:
     return [Node(r["name"], r["location"], float(r["seen"]), float(r["age"])) for r in rows]
 
 
+async def forget_nodes(conn: asyncpg.Connection, lease: Lease, after: float) -> list[str]:
+    """Drop the nodes not heard from for `after` seconds, and their reports (fenced)."""
+    async with conn.transaction():
+        await lease.fence(conn)
+        gone = [
+            row["name"]
+            for row in await conn.fetch(
+                "DELETE FROM nodes WHERE last_seen < now() - make_interval(secs => $1) "
+                "RETURNING name",
+                after,
+            )
+        ]
+        if gone:
+            await conn.execute("DELETE FROM node_checks WHERE node = ANY($1::text[])", gone)
+    return gone
+
+
 class Reports:
     """The leader's copy of every node's reports, refreshed by `load`: a report is decoded
     again only when its row changed."""
