@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
-
-import json
 
 import pytest
 from click.testing import CliRunner
