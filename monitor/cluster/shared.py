@@ -38,6 +38,11 @@ def _status(state: str, since: float, data: str) -> CheckStatus:
     return decode_check_status(CHECK_STATE_CODE[CheckState(state)], round(since * 1000), data)
 
 
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as columns, for `unnest`."""
+    return [[row[i] for row in rows] for i in range(width)]
+
+
 async def push(
     conn: asyncpg.Connection,
     node: str,
@@ -68,7 +73,7 @@ async def push(
                 "ON CONFLICT (node, key) DO UPDATE SET state = excluded.state, "
                 "since = excluded.since, last_at = excluded.last_at, data = excluded.data",
                 node,
-                *(list(column) for column in zip(*rows, strict=True)),
+                *_columns(rows, 5),
             )
         if keep is not None:
             await conn.execute(
@@ -184,28 +189,40 @@ async def record(
                 )
     async with conn.transaction():
         await lease.fence(conn)
+        # One statement each, arrays unnested: never executemany here, whose pipelined
+        # messages a connection cut midway would leave the server executing without the Sync
+        # that ends them, holding the fence's lock with no idle timeout to free it.
         if check_rows:
-            await conn.executemany(
-                "INSERT INTO check_state (key, state, since, data) VALUES ($1, $2, $3, $4) "
+            await conn.execute(
+                "INSERT INTO check_state (key, state, since, data) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) "
                 "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
                 "since = excluded.since, data = excluded.data",
-                [
-                    (key, s.state.value, s.since, encode_check_status(s))
-                    for key, s in check_rows.items()
-                ],
+                *_columns(
+                    [
+                        (key, s.state.value, s.since, encode_check_status(s))
+                        for key, s in check_rows.items()
+                    ],
+                    4,
+                ),
             )
         if status_rows:
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO component_state (component, status, since, reason) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (component) DO UPDATE SET "
-                "status = excluded.status, since = excluded.since, reason = excluded.reason",
-                [(c, s.status.value, s.since, s.reason) for c, s in status_rows.items()],
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) "
+                "ON CONFLICT (component) DO UPDATE SET status = excluded.status, "
+                "since = excluded.since, reason = excluded.reason",
+                *_columns(
+                    [(c, s.status.value, s.since, s.reason) for c, s in status_rows.items()], 4
+                ),
             )
         if transitions:
-            await conn.executemany(
+            await conn.execute(
                 "INSERT INTO transitions (at, component, check_key, before, after, reason, "
-                "epoch) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [(*row, lease.epoch) for row in transitions],
+                "epoch) SELECT *, $7 FROM unnest($1::float8[], $2::text[], $3::text[], "
+                "$4::text[], $5::text[], $6::text[])",
+                *_columns(transitions, 6),
+                lease.epoch,
             )
         ids: list[int] = []
         for row in outbox:
