@@ -15,6 +15,7 @@ from .cluster_helpers import (
     ours,
     query,
     requests_from,
+    restart,
     start_nodes,
 )
 from .conftest import DaemonProcess, Target, count_rows, wait_for
@@ -202,3 +203,97 @@ def test_a_leader_cut_from_postgres_steps_down_and_another_takes_over(
         wait_for(lambda: nodes[0].healthz()[0] == 200, 20, "node-a back")
         assert leader_of(nodes) is new  # it does not take the lease back
         assert len(ours(fake_statuspage)) == 1
+
+
+def test_random_kills_and_pauses_during_flapping_leave_the_page_equal_to_the_shared_state(
+    tmp_path: Path,
+    target: Target,
+    fake_statuspage: FakeStatuspage,
+    daemons: Callable[..., DaemonProcess],
+    pg_url: str,
+) -> None:
+    import random
+
+    seed = random.randrange(1 << 32)
+    rng = random.Random(seed)
+    remote_id = fake_statuspage.add_component("Payment API")
+    nodes = start_nodes(tmp_path, 3, daemons, pg_url, target, fake_statuspage, remote_id)
+    leader_of(nodes)
+    paused: dict[str, float] = {}  # node -> when to SIGCONT it
+    killed: dict[str, float] = {}  # node -> when to start it again
+    flip_at, failing = time.monotonic() + rng.uniform(2, 5), False
+    faults = 0
+    next_fault = time.monotonic() + 1.0
+    while faults < 20 or paused or killed:
+        now = time.monotonic()
+        if now >= flip_at and faults < 20:
+            failing = not failing
+            target.set("/pay", status=500 if failing else 200)
+            flip_at = now + rng.uniform(2, 6)
+        for node in nodes:
+            if node.name in paused and now >= paused[node.name]:
+                node.daemon.signal(signal.SIGCONT)
+                del paused[node.name]
+            if node.name in killed and now >= killed[node.name]:
+                restart(node, daemons, pg_url)
+                del killed[node.name]
+        if faults < 20 and now >= next_fault:
+            up = [n for n in nodes if n.name not in paused and n.name not in killed]
+            if len(up) > 1:  # one node at least keeps going
+                victim = rng.choice(up)
+                if rng.random() < 0.5:
+                    victim.daemon.signal(signal.SIGKILL)
+                    victim.daemon.wait(10)
+                    killed[victim.name] = now + rng.uniform(0.5, 3)
+                else:
+                    victim.daemon.signal(signal.SIGSTOP)
+                    paused[victim.name] = now + rng.uniform(0.5, LEASE * 2.5)
+                faults += 1
+            next_fault = now + rng.uniform(0.5, 2.5)
+        time.sleep(0.05)
+    target.set("/pay", status=200)
+    wait_for(
+        lambda: (
+            fake_statuspage.component(remote_id)["status"] == "operational"
+            and all(i["status"] == "resolved" for i in ours(fake_statuspage))
+        ),
+        40,
+        f"the page to settle (seed {seed})",
+    )
+    (status,) = query(pg_url, "SELECT status FROM component_state WHERE component = 'payments'")
+    assert status[0] == fake_statuspage.component(remote_id)["status"], seed
+    outages = query(
+        pg_url,
+        "SELECT count(*) FROM transitions WHERE check_key IS NULL AND before = 'operational' "
+        "AND after <> 'under_maintenance'",
+    )[0][0]
+    assert outages >= 1, f"no outage was judged (seed {seed})"
+    assert len(ours(fake_statuspage)) == outages, f"one incident per outage (seed {seed})"
+    pending = query(pg_url, "SELECT count(*) FROM outbox WHERE state = 0")[0][0]
+    assert pending == 0, seed
+
+
+def test_the_leader_killed_after_the_page_took_its_post_leaves_one_incident(
+    tmp_path: Path,
+    target: Target,
+    fake_statuspage: FakeStatuspage,
+    daemons: Callable[..., DaemonProcess],
+    pg_url: str,
+) -> None:
+    """The page created the incident, the leader died before recording it: the next leader
+    finds it on the page by its marker and carries on with it."""
+    remote_id = fake_statuspage.add_component("Payment API")
+    nodes = start_nodes(tmp_path, 3, daemons, pg_url, target, fake_statuspage, remote_id)
+    leader = leader_of(nodes)
+    fake_statuspage.hang_next(1, accept=True, method="POST", path="*/incidents")
+    target.set("/pay", status=500)
+    fake_statuspage.wait_held(1, timeout=20)
+    leader.daemon.signal(signal.SIGKILL)
+    leader.daemon.wait(10)
+    fake_statuspage.release()
+    assert len(ours(fake_statuspage)) == 1  # the page has it; nobody recorded it
+    target.set("/pay", status=200)
+    wait_for(lambda: ours(fake_statuspage)[0]["status"] == "resolved", 30, "the resolution")
+    assert len(ours(fake_statuspage)) == 1
+    new = leader_of([n for n in nodes if n is not leader])
+    assert "adopting incident" in new.daemon.log

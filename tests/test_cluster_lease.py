@@ -172,3 +172,57 @@ async def test_the_leader_forgets_nodes_silent_for_a_day(pool: asyncpg.Pool) -> 
         lost = Lease("b", 30)
         with pytest.raises(LeaseLost):  # only the leader forgets
             await shared.forget_nodes(conn, lost, 0)
+
+
+async def test_a_stuck_transaction_of_a_lapsed_leader_is_ended_by_the_next_campaign(
+    pool: asyncpg.Pool, pg_url: str
+) -> None:
+    """A leader paused or cut off in the middle of a fenced transaction keeps the lease row
+    locked (between two messages of a statement no server timeout applies): once its lease is
+    over, the next node's campaign ends that session and takes the lease."""
+    old, new = Lease("old", 0.3), Lease("new", 30)
+    stuck = await asyncpg.connect(pg_url)  # no idle timeout: it would hold the lock forever
+    try:
+        await old.campaign(stuck)
+        await stuck.execute("BEGIN")
+        await old.fence(stuck)
+        await lapsed(pool)
+        async with pool.acquire() as conn:
+            await conn.execute("SET lock_timeout = '200ms'")
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await new.campaign(conn)
+            assert await new.campaign(conn) and new.epoch == 2
+        pid = stuck.get_server_pid()
+        assert not await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+    finally:
+        stuck.terminate()
+
+
+async def test_a_live_leaders_transaction_is_never_ended(pool: asyncpg.Pool, pg_url: str) -> None:
+    leader, other = Lease("leader", 30), Lease("other", 30)
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await leader.campaign(conn)
+        await conn.execute("BEGIN")
+        await leader.fence(conn)
+        async with pool.acquire() as mine:
+            await mine.execute("SET lock_timeout = '200ms'")
+            assert not await other.campaign(mine)  # the lease is live: not even a lock wait
+        await conn.execute("COMMIT")
+        assert await _alive(conn)
+    finally:
+        await conn.close()
+
+
+async def lapsed(pool: asyncpg.Pool, deadline: float = 5.0) -> None:
+    """Until the server's clock is past the lease (read without waiting on its row's lock)."""
+    async with asyncio.timeout(deadline):
+        while not await pool.fetchval("SELECT expires_at <= now() FROM lease"):
+            await asyncio.sleep(0.02)
+
+
+async def _alive(conn: asyncpg.Connection) -> bool:
+    try:
+        return bool(await conn.fetchval("SELECT 1", timeout=2))
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False

@@ -15,6 +15,7 @@ the lease must outlive the request, or the request is not sent.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncpg
+
+log = logging.getLogger("monitor.cluster")
 
 NAME = "publisher"
 
@@ -42,6 +45,12 @@ _FENCE = """
 SELECT 1 FROM lease
 WHERE name = 'publisher' AND holder = $1 AND epoch = $2 AND expires_at > now()
 FOR SHARE
+"""
+_BREAK = """
+SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+WHERE l.locktype = 'relation' AND l.relation = 'lease'::regclass AND l.granted
+  AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()
+  AND EXISTS (SELECT 1 FROM lease WHERE name = 'publisher' AND expires_at <= now())
 """
 _RELEASE = """
 UPDATE lease SET expires_at = now()
@@ -80,14 +89,33 @@ class Lease:
     async def campaign(self, conn: asyncpg.Connection) -> bool:
         """Renew the lease, or take it if it has run out. Returns whether we hold it now; a
         lease taken anew has a new `epoch`. Raises the driver's errors (then: not renewed)."""
+        import asyncpg
+
         sent = self.clock()
-        epoch = await conn.fetchval(_CAMPAIGN, self.holder, self.epoch, self.node, self.ttl)
+        try:
+            epoch = await conn.fetchval(_CAMPAIGN, self.holder, self.epoch, self.node, self.ttl)
+        except (asyncpg.LockNotAvailableError, asyncpg.QueryCanceledError):
+            await self._break(conn)
+            raise
         if epoch is None:
             self.valid_until = float("-inf")
             return False
         self.epoch = int(epoch)
         self.valid_until = sent + self.ttl
         return True
+
+    async def _break(self, conn: asyncpg.Connection) -> None:
+        """The lease row stayed locked past the lease's expiry: a fenced transaction of the
+        last leader is stuck, its node paused or cut off between two messages of a statement
+        (no idle timeout applies there). Its lease is over, so its session is ended: the
+        transaction rolls back, and the next campaign takes the lease."""
+        ended = await conn.fetchval(_BREAK)
+        if ended:
+            log.warning(
+                "ended %d database session(s) of a leader whose lease ran out while they held "
+                "it locked",
+                ended,
+            )
 
     def lose(self) -> None:
         """Forget the lease locally (the database could not confirm it)."""
