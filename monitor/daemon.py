@@ -28,16 +28,18 @@ from monitor.health import daemon_status, database_problem, health, serve
 from monitor.ledger import SqliteLedger
 from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
-from monitor.metrics import DroppedCollector, Metrics, StateCollector
+from monitor.metrics import DroppedCollector, LocationCollector, Metrics, StateCollector
 from monitor.model import Config, ProbeResult
 from monitor.prober import make_prober
 from monitor.probes import ProbeContext
+from monitor.probes.origin import with_origin
 from monitor.publishing import Publishing, PublishSetup, prepare
 from monitor.recorder import Route, Write
 from monitor.recording import Recording
 from monitor.reload import checks_by_key, plan_reload
 from monitor.runtime import FirstRound, RunningChecks, Serial, describe, log_started, log_stopped
 from monitor.server import build_app
+from monitor.state import CheckState, CheckStatus, ComponentStatus
 from monitor.store import register_checks
 from monitor.systemd import Notifier
 from monitor.windows import Windows
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
     from monitor.cluster.leader import Leader
     from monitor.cluster.lease import Lease
-    from monitor.cluster.node import ClusterNode
+    from monitor.cluster.node import ClusterNode, ClusterView
     from monitor.cluster.shared import SharedTransition
 
 log = logging.getLogger("monitor")
@@ -77,7 +79,7 @@ class Daemon:
         self.notifier = notifier or Notifier({})
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
-        self.registry.register(StateCollector(lambda: self.recording.engine))
+        self.registry.register(StateCollector(self._check_states, self._statuses))
         self.metrics.checks_stale.set_function(lambda: len(self.checks.stale()))
         self.metrics.database_writable.set_function(lambda: self.database_problem() is None)
         self.registry.register(DroppedCollector(lambda: self.writer.stats.dropped))
@@ -132,8 +134,10 @@ class Daemon:
             keys=lambda: list(self.recording.engine.checks),
             make_leader=self._make_leader,
             mirror=self._mirror,
+            components=lambda: self.config.components,
             clock=self.clock,
         )
+        self.registry.register(LocationCollector(lambda: _by_location(node.view)))
         leader, nodes, epoch = self.metrics.add_cluster()
         leader.set_function(lambda: node.is_leader)
         nodes.set_function(node.alive)
@@ -176,25 +180,42 @@ class Daemon:
     def status_document(self) -> dict[str, object]:
         """/status.json: the document of `monitor status --json`, from memory."""
         publisher, delivery = self.recording.route.publisher, self.publishing.delivery
-        components, engine = self.config.components, self.recording.engine
-        statuses, cluster = engine.statuses, None
+        components = self.config.components
+        cluster = locations = None
         if self.cluster is not None:
             leader = self.cluster.leader
             publishing = leader.publishing if leader is not None else None
             delivery = publishing.delivery if publishing is not None else None
             publisher = self.setup.route.publisher
-            statuses = self._shared.get("statuses", {})
             cluster = self.cluster.view.document()
+            locations = self.cluster.view.locations()
         return daemon_status(
             components,
-            statuses,
-            engine.checks,
+            self._statuses(),
+            self._check_states(),
             publisher,
             delivery,
             self.checks.stale(),
             self.clock(),
             cluster=cluster,
+            locations=locations,
         )
+
+    def _check_states(self) -> Mapping[str, CheckStatus]:
+        """Each check's state: this daemon's, or in a cluster the one the leader judged (this
+        node's own until the leader has judged it)."""
+        local = self.recording.engine.checks
+        if self.cluster is None or not self.cluster.view.checks:
+            return local
+        judged = self.cluster.view.checks
+        return {key: judged.get(key, status) for key, status in local.items()}
+
+    def _statuses(self) -> Mapping[str, ComponentStatus]:
+        """Each component's status: this daemon's, or the cluster's."""
+        if self.cluster is None:
+            return self.recording.engine.statuses
+        shared: Mapping[str, ComponentStatus] = self._shared.get("statuses", {})
+        return {c.id: shared[c.id] for c in self.config.components if c.id in shared}
 
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""
@@ -213,8 +234,10 @@ class Daemon:
             ids = await self.writer.acall(lambda db: register_checks(db, self.config.components))
             calendar, components = self.windows.calendar, self.config.components
             await self.recording.restore(components, ids, calendar.active, self.clock())
+            cluster = self.config.cluster
             for key, (component, check) in checks_by_key(self.config.components).items():
-                self.checks.put(key, component, check, ids[key])
+                probed = with_origin(check, cluster.node, cluster.location) if cluster else check
+                self.checks.put(key, component, probed, ids[key])
             async with self.probe_context:
                 if self.config.monitor.listen:
                     app = build_app(self.metrics.render, self.health, self.status_document)
@@ -287,8 +310,10 @@ class Daemon:
         for key in plan.removed:
             self.prober.remove(key)
             self.checks.drop(key)
+        cluster = new.cluster
         for key, (component, check) in plan.checks.items():
-            self.checks.put(key, component, check, ids[key])
+            probed = with_origin(check, cluster.node, cluster.location) if cluster else check
+            self.checks.put(key, component, probed, ids[key])
         self.prober.update(plan.jobs(plan.changed))
         self.prober.add(plan.jobs(plan.added))
         changes = self.recording.reconfigure(new.components, now)
@@ -329,6 +354,15 @@ class Daemon:
 
     def _summary(self) -> str:
         return f"probing {len(self.checks)} checks in {len(self.config.components)} components"
+
+
+def _by_location(view: ClusterView) -> tuple[dict[str, dict[str, bool]], set[str]]:
+    """For the metrics: per check, each location's up (not down); the checks without quorum."""
+    by_location = {
+        key: {loc: vote.state is not CheckState.DOWN for loc, vote in decision.votes.items()}
+        for key, decision in view.decisions.items()
+    }
+    return by_location, view.quorum_lost()
 
 
 def _cluster_changed(old: Config, new: Config) -> bool:

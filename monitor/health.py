@@ -75,6 +75,7 @@ def daemon_status(
     now: float,
     *,
     cluster: Mapping[str, Any] | None = None,
+    locations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, object]:
     """/status.json: the statuses in memory, the publisher's queue and trouble, the incidents
     open on the page as of delivery's last turn; in a cluster, the cluster's component
@@ -94,6 +95,7 @@ def daemon_status(
         publisher=view,
         daemon=DaemonView(running=True, last_seen=now),
         cluster=cluster,
+        locations=locations,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,9 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.engine import StatusEngine
 from monitor.model import Outcome, ProbeResult
-from monitor.state import CheckState, Status
+from monitor.state import CheckState, CheckStatus, ComponentStatus, Status
 
 # Probe latencies run from a loopback millisecond to a 30 s timeout.
 LATENCY_BUCKETS = (
@@ -128,19 +127,23 @@ class ProbeSeries:
 
 
 class StateCollector(Collector):
-    """The current state of every check and component, read from the engine at scrape time."""
+    """The current state of every check and component, read at scrape time: from the engine,
+    or in a cluster from the shared state (`checks` and `statuses` give them)."""
 
-    def __init__(self, engine: Callable[[], StatusEngine]) -> None:
-        self._engine = engine
+    def __init__(
+        self,
+        checks: Callable[[], Mapping[str, CheckStatus]],
+        statuses: Callable[[], Mapping[str, ComponentStatus]],
+    ) -> None:
+        self._checks, self._statuses = checks, statuses
 
     def collect(self) -> Iterator[Metric]:
-        engine = self._engine()
         up = GaugeMetricFamily(
             "monitor_check_up",
             "1 unless the check is down after hysteresis (up, slow and flaky count as up).",
             labels=["component", "check"],
         )
-        for key, status in list(engine.checks.items()):  # a snapshot: scrapes run in a thread
+        for key, status in list(self._checks().items()):  # a snapshot: scrapes run in a thread
             component, _, check = key.partition("/")
             up.add_metric([component, check], 0.0 if status.state is CheckState.DOWN else 1.0)
         yield up
@@ -149,10 +152,43 @@ class StateCollector(Collector):
             "1 for the component's current status, 0 for the other four.",
             labels=["component", "status"],
         )
-        for component, judged in list(engine.statuses.items()):
+        for component, judged in list(self._statuses().items()):
             for each in Status:
                 current.add_metric([component, each.value], 1.0 if judged.status is each else 0.0)
         yield current
+
+
+class LocationCollector(Collector):
+    """Cluster mode: each location's view of each check, and the components whose checks
+    have no quorum of fresh locations."""
+
+    def __init__(self, view: Callable[[], tuple[Mapping[str, Mapping[str, bool]], set[str]]]):
+        self._view = view  # () -> ({key: {location: up}}, keys without a quorum)
+
+    def collect(self) -> Iterator[Metric]:
+        by_location, lost = self._view()
+        up = GaugeMetricFamily(
+            "monitor_location_check_up",
+            "1 unless the check is down as this location sees it (after its own hysteresis).",
+            labels=["component", "check", "location"],
+        )
+        components: set[str] = set()
+        for key, locations in list(by_location.items()):
+            component, _, check = key.partition("/")
+            components.add(component)
+            for location, is_up in sorted(locations.items()):
+                up.add_metric([component, check, location], 1.0 if is_up else 0.0)
+        yield up
+        quorum = GaugeMetricFamily(
+            "monitor_quorum_lost",
+            "1 while a check of the component has too few fresh locations to decide; its state "
+            "holds where it was.",
+            labels=["component"],
+        )
+        without = {key.partition("/")[0] for key in lost}
+        for component in sorted(components | without):
+            quorum.add_metric([component], 1.0 if component in without else 0.0)
+        yield quorum
 
 
 class DroppedCollector(Collector):

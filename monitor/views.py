@@ -89,6 +89,7 @@ def status_document(
     publisher: PublisherView,
     daemon: DaemonView,
     cluster: Mapping[str, Any] | None = None,
+    locations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The contract's `status` shape, the one document of both `monitor status --json` (from
     the database) and /status.json (from the daemon's memory): every block is an argument, so
@@ -97,7 +98,7 @@ def status_document(
     out = []
     for component in components:
         status = statuses.get(component.id)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for check in component.checks:
             key = check_key(component, check)
             state = checks.get(key)
@@ -119,6 +120,8 @@ def status_document(
                     "stale": key in stale,
                 }
             )
+            if locations is not None:  # cluster mode: each location's view of the check
+                rows[-1]["locations"] = dict(locations.get(key, {}))
         out.append(
             {
                 "id": component.id,

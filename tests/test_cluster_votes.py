@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.cluster.votes import Report, decide, states
+from monitor.cluster.votes import Report, decide_all
 from monitor.engine import StatusEngine
 from monitor.model import Component, HttpCheck
 from monitor.state import CheckState, CheckStatus, ComponentTransition, Status
@@ -12,6 +12,26 @@ from monitor.state import CheckState, CheckStatus, ComponentTransition, Status
 
 def report(node: str, state: CheckState, last_at: float | None) -> Report:
     return Report(node, "default", CheckStatus(state, since=1.0, last_at=last_at))
+
+
+API = Component(
+    id="c",
+    name="C",
+    checks=(
+        HttpCheck(name="h", url="http://127.0.0.1:1/"),
+        HttpCheck(name="one", url="http://127.0.0.1:1/"),
+        HttpCheck(name="two", url="http://127.0.0.1:1/"),
+    ),
+)
+
+
+def decided(reports: list[tuple[str, Report]]) -> dict[str, Report]:
+    decisions = decide_all(reports, [API], now=12.0, stale_after=None)
+    return {
+        key: next(v.report for v in d.votes.values())
+        for key, d in decisions.items()
+        if d.status is not None
+    }
 
 
 @pytest.mark.parametrize(
@@ -25,24 +45,27 @@ def report(node: str, state: CheckState, last_at: float | None) -> Report:
         ([("a", CheckState.SLOW, 5.0)], "a"),
     ],
 )
-def test_the_freshest_report_counts_whoever_made_it(reports, winner) -> None:
-    decided = decide(("c/h", report(*r)) for r in reports)
-    assert decided["c/h"].node == winner
+def test_in_one_location_the_freshest_report_counts_whoever_made_it(reports, winner) -> None:
+    assert decided([("c/h", report(*r)) for r in reports])["c/h"].node == winner
     # the order the reports arrive in never matters
-    assert decide(("c/h", report(*r)) for r in reversed(reports))["c/h"].node == winner
+    assert decided([("c/h", report(*r)) for r in reversed(reports)])["c/h"].node == winner
 
 
 def test_each_check_is_decided_on_its_own() -> None:
-    decided = decide(
+    decisions = decide_all(
         [
             ("c/one", report("a", CheckState.DOWN, 9.0)),
             ("c/two", report("a", CheckState.UP, 9.0)),
             ("c/one", report("b", CheckState.UP, 8.0)),
             ("c/two", report("b", CheckState.DOWN, 10.0)),
-        ]
+        ],
+        [API],
+        now=12.0,
+        stale_after=None,
     )
-    got = {key: s.state for key, s in states(decided).items()}
+    got = {key: d.status.state for key, d in decisions.items() if d.status is not None}
     assert got == {"c/one": CheckState.DOWN, "c/two": CheckState.DOWN}
+    assert decisions["c/h"].quorum_lost  # nobody reported it: nothing is decided
 
 
 def _engine() -> StatusEngine:

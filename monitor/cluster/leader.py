@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from monitor.cluster import shared
 from monitor.cluster.lease import Lease
 from monitor.cluster.ledger import PgLedger
-from monitor.cluster.votes import Report, decide, states
+from monitor.cluster.votes import Decision, decide_all
 from monitor.engine import StatusEngine
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import Metrics
@@ -28,7 +29,7 @@ from monitor.model import Config
 from monitor.publishers.base import Transient
 from monitor.publishing import Publishing, PublishSetup
 from monitor.recorder import log_changes
-from monitor.state import CheckState
+from monitor.state import CheckState, CheckStatus
 from monitor.windows import Windows
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ class Leader:
         self.publishing: Publishing | None = None
         self.windows = Windows(MaintenanceCalendar(config().maintenance))
         self._reports = shared.Reports()
+        self._lost: list[str] = []  # checks without a quorum, as last said
+        cluster = config().cluster
+        self.stale_after = cluster.stale_after if cluster is not None else None
         self._reconfigure = asyncio.Event()
 
     def reconfigure(self) -> None:
@@ -164,10 +168,16 @@ class Leader:
         engine = self.engine
         async with self.pool.acquire() as conn:
             reports = await self._reports.load(conn, self.live_within)
-        decided = decide(reports)
         now = self.clock()
-        why = {key: _why(report) for key, report in decided.items()}
-        changes = engine.set_checks(states(decided), now, why)
+        decisions = decide_all(reports, config.components, now=now, stale_after=self.stale_after)
+        states = {key: _said(d) for key, d in decisions.items() if d.status is not None}
+        why = {key: d.reason for key, d in decisions.items()}
+        lost = sorted(key for key, d in decisions.items() if d.quorum_lost)
+        if lost != self._lost:
+            if lost:
+                log.warning("no quorum of fresh locations, holding their state: %s", lost)
+            self._lost = lost
+        changes = engine.set_checks(states, now, why)
         changes += self._maintenance(engine, config, now)
         if not changes:
             return
@@ -179,7 +189,12 @@ class Leader:
             self.publishing.wake()
 
 
-def _why(report: Report) -> str:
-    status = report.status
-    said = status.last_error if status.state is not CheckState.UP and status.last_error else ""
-    return f"{status.state.value}{': ' + said if said else ''}, as {report.node} saw it"
+def _said(decision: Decision) -> CheckStatus:
+    """The decided state, its last error naming the locations when there are several (the
+    component's reason quotes it: "healthz down: timeout (down from eu-west, us-east; ...)")."""
+    status = decision.status
+    assert status is not None
+    if len(decision.votes) < 2 or status.state is CheckState.UP:
+        return status
+    said = f"{status.last_error} ({decision.reason})" if status.last_error else decision.reason
+    return replace(status, last_error=said)

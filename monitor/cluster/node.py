@@ -19,15 +19,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from monitor.cluster import shared
 from monitor.cluster.lease import Lease, LeaseLost, leader_of
 from monitor.cluster.schema import migrate
+from monitor.cluster.votes import Decision, decide_all
 from monitor.config.urls import redact_urls
-from monitor.model import ClusterSettings
+from monitor.model import ClusterSettings, Component
 from monitor.state import CheckStatus
 
 if TYPE_CHECKING:
@@ -56,6 +57,32 @@ class ClusterView:
     nodes: list[shared.Node] = field(default_factory=list)  # every node the database knows
     error: str | None = None  # why the database cannot be used now
     error_since: float | None = None  # monotonic
+    checks: dict[str, CheckStatus] = field(default_factory=dict)  # as the leader judged them
+    decisions: dict[str, Decision] = field(default_factory=dict)  # each location's view
+
+    def locations(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per check key, each location's view: `"locations"` of a check in `status --json`."""
+        from monitor.views import rfc3339
+
+        return {
+            key: {
+                location: {
+                    "state": vote.state.value,
+                    "since": rfc3339(vote.report.status.since),
+                    "last_probe_at": rfc3339(vote.report.status.last_at)
+                    if vote.report.status.last_at is not None
+                    else None,
+                    "fresh": vote.fresh,
+                    "node": vote.report.node,
+                }
+                for location, vote in decision.votes.items()
+            }
+            for key, decision in self.decisions.items()
+        }
+
+    def quorum_lost(self) -> set[str]:
+        """The check keys whose locations are too few and fresh to decide."""
+        return {key for key, decision in self.decisions.items() if decision.quorum_lost}
 
     def document(self) -> dict[str, Any]:
         """`"cluster"` of the status document."""
@@ -117,11 +144,13 @@ class ClusterNode:
         keys: Callable[[], list[str]],
         make_leader: Callable[[asyncpg.Pool, Lease], Leader],
         mirror: Callable[[list[shared.SharedTransition], dict[str, Any]], None],
+        components: Callable[[], Sequence[Component]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.url, self.clock = settings, url, clock
         self.local_checks, self.keys = local_checks, keys
-        self.make_leader, self.mirror = make_leader, mirror
+        self.make_leader, self.mirror, self.components = make_leader, mirror, components
+        self._reports = shared.Reports()
         self.lease = Lease(settings.node, settings.lease)
         self.tick = tick_of(settings)
         self.timeout = max(0.5, settings.lease / 5)  # every statement, every connect
@@ -319,8 +348,13 @@ class ClusterNode:
             leader, epoch, live = await leader_of(conn)
             members = await shared.nodes(conn)
             fresh = await shared.transitions_after(conn, self._last_transition)
-            statuses = await shared.component_statuses(conn)
+            checks, statuses = await shared.restore(conn)
             incidents = await shared.published(conn)
+            reports = await self._reports.load(conn, LIVE_WITHIN)
+        self.view.decisions = decide_all(
+            reports, self.components(), now=self.clock(), stale_after=self.settings.stale_after
+        )
+        self.view.checks = checks
         self.view.leader = leader if live else None
         self.view.epoch = epoch
         self.view.nodes = members
