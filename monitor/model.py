@@ -146,6 +146,10 @@ class Component:
     checks: tuple[Check, ...]
     remote_id: str | None = None
     public_name: str | None = None  # the name on the status page; None: name
+    # Cluster mode: the locations whose probes judge it (None: every location seen in the
+    # cluster), and how many of them must agree on its state (None: a majority of them).
+    locations: tuple[str, ...] | None = None
+    quorum: int | None = None
 
     @property
     def shown_name(self) -> str:

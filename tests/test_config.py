@@ -153,8 +153,8 @@ INVALID: dict[str, list[str]] = {
     "invalid-component-threshold.toml": [
         'component "Web": flaky_enter: must be from 0 to 1, like 0.3, got 1.5',
         'component "Web": recover_afterr: unknown key, did you mean "recover_after"? allowed: '
-        "name, id, remote_id, public_name, fail_after, recover_after, flaky_window, flaky_enter, "
-        "flaky_exit, flap_changes, flap_window, check",
+        "name, id, remote_id, public_name, locations, quorum, fail_after, recover_after, "
+        "flaky_window, flaky_enter, flaky_exit, flap_changes, flap_window, check",
     ],
     "invalid-api-key-env-holds-secret.toml": [
         "[publisher]: api_key_env: must be the name of an environment variable (letters, digits "

@@ -122,6 +122,31 @@ def test_a_component_renamed_in_words_keeps_its_checks_and_carries_the_new_name(
 
 
 @pytest.mark.parametrize(
+    "change",
+    [
+        {"locations": ("eu-west", "us-east", "ap-south")},
+        {"quorum": 2},
+        {"locations": ("eu-west", "us-east"), "quorum": 1},
+    ],
+)
+def test_a_component_given_locations_keeps_its_checks_and_carries_them(
+    change: dict[str, object],
+) -> None:
+    """Where a component is probed from is the component's, not its checks': they probe on with
+    their history; the new component, locations and quorum, goes to the running checks, and the
+    leader takes it from the new config."""
+    api = replace(BEFORE.components[0], **change)  # type: ignore[arg-type]
+    new = replace(BEFORE, components=(api, BEFORE.components[1]))
+    plan = plan_reload(BEFORE, new)
+    assert (plan.added, plan.removed, plan.changed) == ((), (), ())
+    assert plan.kept == ("api/a", "api/b", "db/c")
+    for key in ("api/a", "api/b"):
+        component = plan.checks[key][0]
+        assert component == new.components[0] != BEFORE.components[0]
+        assert {name: getattr(component, name) for name in change} == change
+
+
+@pytest.mark.parametrize(
     ("monitor", "restart"),
     [
         ({}, ()),

@@ -84,6 +84,31 @@ def check_authorization(reader: Reader, where: str, values: Mapping[str, Any]) -
         )
 
 
+CLUSTER_ONLY = ("locations", "quorum")  # [[component]] keys that mean something only in a cluster
+
+
+def check_locations(
+    reader: Reader, where: str, table: Mapping[str, Any], values: Mapping[str, Any], cluster: bool
+) -> None:
+    """locations and quorum need [cluster], and a quorum no larger than the locations."""
+    if not cluster:
+        for key in CLUSTER_ONLY:
+            if key in table:
+                reader.error(
+                    where,
+                    key,
+                    "needs a [cluster] table (probing from several places needs several nodes); "
+                    "remove it or add [cluster]",
+                )
+    places, quorum = values.get("locations"), values.get("quorum")
+    if places is not None and quorum is not None and quorum > len(places):
+        reader.error(
+            where,
+            "quorum",
+            f"must be at most the number of locations ({len(places)}), got {quorum}",
+        )
+
+
 def read_check(
     reader: Reader,
     where: str,
@@ -136,8 +161,11 @@ def read_component(
     ids: dict[str, tuple[str, int]],
     defaults: Mapping[str, Any],
     defaults_refused: set[str],
+    *,
+    cluster: bool,
 ) -> Component | None:
-    """Reads one [[component]]; records its id in `ids` even when invalid, for maintenance."""
+    """Reads one [[component]]; records its id in `ids` even when invalid, for maintenance.
+    `cluster`: whether the file has a [cluster] table, which locations and quorum need."""
     name = table.get("name")
     where = (
         f"component {quote(name)}"
@@ -147,6 +175,7 @@ def read_component(
     before = reader.faults
     parsers = {**COMPONENT_KEYS, **{key: CHECK_KEYS[key] for key in THRESHOLD_KEYS}}
     values, refused = reader.read(where, table, parsers, handled=("check",))
+    check_locations(reader, where, table, values, cluster)
     overrides = {key: values.pop(key) for key in THRESHOLD_KEYS if key in values}
     defaults = {**defaults, **overrides}
     defaults_refused = defaults_refused | (refused & set(THRESHOLD_KEYS))

@@ -120,6 +120,10 @@ COMPONENT_KEYS: dict[str, Parser] = {
     "id": values.slug,
     "remote_id": values.nonempty,
     "public_name": values.public_name,
+    # Cluster mode only (components.check_locations): where its checks are probed from, and how
+    # many of those places must agree.
+    "locations": values.locations,
+    "quorum": values.integer(1, values.MAX_LOCATIONS),
 }
 MAINTENANCE_KEYS: dict[str, Parser] = {
     "components": values.ids,

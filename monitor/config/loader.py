@@ -110,7 +110,9 @@ def parse_config(data: Mapping[str, Any], path: Path) -> Config:
     ids: dict[str, tuple[str, int]] = {}  # component id -> (where, number)
     components = []
     for number, table in enumerate(reader.array("top level", data, "component"), 1):
-        component = read_component(reader, number, table, ids, defaults, defaults_refused)
+        component = read_component(
+            reader, number, table, ids, defaults, defaults_refused, cluster="cluster" in data
+        )
         if component is not None:
             components.append(component)
     maintenance = []

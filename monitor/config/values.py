@@ -303,6 +303,28 @@ def cluster_name(value: object) -> str:
     return value
 
 
+MAX_LOCATIONS = 32  # a component probed from more places than this is a mistake, not a plan
+
+
+def locations(value: object) -> tuple[str, ...]:
+    """A component's probe locations: 1 to MAX_LOCATIONS distinct names, each as [cluster]
+    location takes it, like ["eu-west", "us-east"]."""
+    if not isinstance(value, list) or not value:
+        raise Invalid(
+            f'must be a list of 1 to {MAX_LOCATIONS} location names like ["eu-west", '
+            f'"us-east"], got {"an empty list" if value == [] else show(value)}'
+        )
+    if len(value) > MAX_LOCATIONS:
+        raise Invalid(f"must list at most {MAX_LOCATIONS} locations, got {len(value)}")
+    for each in value:
+        if not isinstance(each, str) or not _CLUSTER_NAME.fullmatch(each):
+            raise Invalid(f'each location {CLUSTER_NAME_FORM}, like "eu-west", got {show(each)}')
+    for each in value:
+        if value.count(each) > 1:
+            raise Invalid(f"lists {quote(each)} twice")
+    return tuple(value)
+
+
 def node_from_host(hostname: str) -> str:
     """The default node name: the host name with any other character made a "-", cut to 63."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", hostname, flags=re.ASCII)[:63].strip("-")
