@@ -50,6 +50,17 @@ class Node:
         found = re.search(rf"^{name} (\S+)$", text, re.M)
         return float(found[1]) if found else None
 
+    def metric_labels(self, name: str, **labels: str) -> float | None:
+        """The value of the first series of `name` whose labels include `labels`."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        for found in re.finditer(rf"^{name}(?:{{(.*)}})? (\S+)$", text, re.M):
+            have = dict(re.findall(r'(\w+)="([^"]*)"', found[1] or ""))
+            if all(have.get(k) == v for k, v in labels.items()):
+                return float(found[2])
+        return None
+
     def is_leader(self) -> bool:
         try:
             return self.metric("monitor_cluster_leader") == 1.0
@@ -67,6 +78,9 @@ def node_config(
     *,
     lease: str = "2s",
     extra: str = "",
+    location: str = "default",
+    target_url: str | None = None,
+    component: str = "",
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return write_config(
@@ -90,16 +104,18 @@ monitoring_for = "0s"
 [cluster]
 database_env = "{URL_ENV}"
 node = "{name}"
+location = "{location}"
 lease = "{lease}"
 {extra}
 [[component]]
 name = "Payment API"
 id = "payments"
 remote_id = "{remote_id}"
+{component}
   [[component.check]]
   type = "http"
   name = "healthz"
-  url = "{target.url}/pay"
+  url = "{target_url or target.url}/pay"
 """,
     )
 

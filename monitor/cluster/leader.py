@@ -87,7 +87,12 @@ class Leader:
         setup = self._setup(config)
         async with self.pool.acquire() as conn:
             await shared.record(
-                conn, self.lease, changes, setup.route, statuses=engine.statuses.items()
+                conn,
+                self.lease,
+                changes,
+                setup.route,
+                checks=engine.checks.items(),
+                statuses=engine.statuses.items(),
             )
         log_changes(changes)
         try:
@@ -148,7 +153,12 @@ class Leader:
         setup = self._setup(config)
         async with self.pool.acquire() as conn:
             await shared.record(
-                conn, self.lease, changes, setup.route, statuses=self.engine.statuses.items()
+                conn,
+                self.lease,
+                changes,
+                setup.route,
+                checks=self.engine.checks.items(),
+                statuses=self.engine.statuses.items(),
             )
         log_changes(changes)
         return setup
