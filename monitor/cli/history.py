@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -19,6 +21,7 @@ from monitor.cli.common import (
     window_options,
 )
 from monitor.cli.output import Column, Layout, console, day_bar, day_legend, literal, styled
+from monitor.model import Config
 
 HISTORY_COLUMNS = (
     Column("component"),
@@ -59,6 +62,11 @@ def _duration(seconds: float | None) -> str:
 @config_option
 @click.argument("components", nargs=-1)
 @window_options("30d")
+@click.option(
+    "--location",
+    metavar="NAME",
+    help="With [cluster]: the location whose probes to show; a node keeps only its own.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The contract's JSON document on stdout.")
 def history(
     config_path: str | None,
@@ -66,23 +74,31 @@ def history(
     since: str,
     until: str,
     tz: str,
+    location: str | None,
     as_json: bool,
 ) -> None:
     """Uptime over a window per component: uptime, success ratio, downtime, incidents, MTTR,
-    latency percentiles, and a bar of one cell per day coloured by its worst status.
+    latency percentiles, and a bar of one cell per day coloured by its worst status. With
+    [cluster], probes and latency are this node's location's; uptime is the cluster's.
 
     Example: monitor history payment-api --since 90d
     """
     config = load(config_path)
     check_components(config, components)
     start, end, zone = parse_window(since, until, tz)
+    here = _location(config, location)
     with reading(config) as store:
         document = reports.history(config, store, components, start, end, zone, time.time())
+    if here is not None:
+        document = _with_location(document, here)
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
     out = console()
-    table = Layout(HISTORY_COLUMNS, out.width, title=f"{document['since']} to {document['until']}")
+    title = f"{document['since']} to {document['until']}"
+    if here is not None:
+        title += f", probes and latency from location {here} (this node)"
+    table = Layout(HISTORY_COLUMNS, out.width, title=title)
     bars = Layout((Column("component"), Column("days", wrap=True)), out.width, header=False)
     for row in document["components"]:
         latency = row["latency_ms"]
@@ -102,6 +118,55 @@ def history(
     out.print()
     bars.print(out)
     out.print(day_legend())
+
+
+def _location(config: Config, asked: str | None) -> str | None:
+    """The location whose probes this node holds: its own ([cluster] location), None without
+    [cluster]. Another location's results are on that location's nodes only, so asking for
+    one exits 2 naming them, as PostgreSQL knows them; so does --location without [cluster]."""
+    if config.cluster is None:
+        if asked is not None:
+            click.echo(
+                f"--location needs a [cluster] table in {config.path}: without it every "
+                "probe is this machine's",
+                err=True,
+            )
+            sys.exit(2)
+        return None
+    own = config.cluster.location
+    if asked is None or asked == own:
+        return own
+    from monitor.cluster.look import LookFailed, nodes_of
+    from monitor.cluster.node import LIVE_WITHIN
+
+    here = f"this node probes from {own} ([cluster] location in {config.path})"
+    try:
+        nodes = nodes_of(config, os.environ, asked)
+    except LookFailed as exc:
+        click.echo(
+            f"results of {asked} are kept by its nodes, which cannot be read now: {exc}; {here}",
+            err=True,
+        )
+        sys.exit(2)
+    if not nodes:
+        click.echo(f"no node of {asked} is known to the cluster; {here}", err=True)
+        sys.exit(2)
+    names = ", ".join(n.name + (" (silent)" if n.age > LIVE_WITHIN else "") for n in nodes)
+    click.echo(
+        f"results of {asked} are kept by its nodes ({names}); run monitor history there; {here}",
+        err=True,
+    )
+    sys.exit(2)
+
+
+def _with_location(document: dict[str, Any], location: str) -> dict[str, Any]:
+    """The document with `"location"` after its window: where its probes were made."""
+    return {
+        "since": document["since"],
+        "until": document["until"],
+        "location": location,
+        **{k: v for k, v in document.items() if k not in ("since", "until")},
+    }
 
 
 @click.command()

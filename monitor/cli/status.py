@@ -6,7 +6,8 @@ import datetime as dt
 import json
 import os
 import time
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.text import Text
@@ -15,7 +16,7 @@ from monitor.cli.common import config_option, load, reading
 from monitor.cli.output import Column, Layout, console, literal, styled
 from monitor.model import Config, check_key
 from monitor.staleness import STALE_INTERVALS, describe, is_stale
-from monitor.state import CheckStatus
+from monitor.state import CheckState, CheckStatus
 from monitor.views import (
     DaemonView,
     PublisherView,
@@ -23,6 +24,9 @@ from monitor.views import (
     status_document,
     upcoming_maintenance,
 )
+
+if TYPE_CHECKING:
+    from monitor.cluster.node import ClusterView
 
 DAEMON_SILENT = 30.0  # seconds without a heartbeat after which the daemon counts as stopped
 COLUMNS = (
@@ -68,7 +72,8 @@ def status(config_path: str | None, as_json: bool) -> None:
     """Show each component's status and since when, and each check's state, from the database.
 
     Works while the daemon runs: it reads what the daemon last wrote. With [cluster], also
-    which node leads and when each was last heard from, read from the cluster's PostgreSQL.
+    which node leads, when each was last heard from, each check's state as the cluster judged
+    it and each location's view of it, read from the cluster's PostgreSQL.
     Example: monitor status --json
     """
     config = load(config_path)
@@ -90,43 +95,80 @@ def status(config_path: str | None, as_json: bool) -> None:
     ]
     # The daemon writes a heartbeat at least every 5 s while it runs.
     running = last_seen is not None and ended is None and now - last_seen < DAEMON_SILENT
+    view = _cluster(config)
     document = status_document(
         config.components,
         components,
-        checks,
+        _judged(config, checks, view.checks) if view is not None else checks,
         incidents=open_incidents(remotes),
         maintenance=upcoming_maintenance(announced, now),
         stale=set(stale),
         publisher=PublisherView(publisher, sum(queued.values()), error),
         daemon=DaemonView(running, last_seen),
-        cluster=_cluster(config),
+        cluster=_cluster_block(view) if view is not None else None,
+        locations=view.locations() if view is not None else None,
     )
     if as_json:
         click.echo(json.dumps(document, indent=2))
         return
-    _print(document, stale, last_seen)
+    lost = view.quorum_lost() if view is not None else set()
+    no_quorum = [
+        (component.id, each.name)
+        for component in config.components
+        for each in component.checks
+        if check_key(component, each) in lost
+    ]
+    _print(document, stale, last_seen, no_quorum)
 
 
-def _cluster(config: Config) -> dict[str, Any] | None:
-    """The `cluster` block straight from PostgreSQL (a few seconds at most), or None without
+def _cluster(config: Config) -> ClusterView | None:
+    """The cluster straight from PostgreSQL (a few seconds at most), or None without
     [cluster]; asyncpg is imported only with it."""
     if config.cluster is None:
         return None
-    from monitor.cluster.look import document, look
+    from monitor.cluster.look import look
 
-    return document(look(config, os.environ))
+    return look(config, os.environ)
 
 
-def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) -> None:
-    """The table for people: a row per component, its checks indented under it; then what
-    needs saying (the daemon stopped, stale checks, the cluster, reasons, incidents, the
-    publisher)."""
+def _cluster_block(view: ClusterView) -> dict[str, Any]:
+    """The `cluster` block of the document (look.py imported only in cluster mode)."""
+    from monitor.cluster.look import document
+
+    return document(view)
+
+
+def _judged(
+    config: Config, local: Mapping[str, CheckStatus], judged: Mapping[str, CheckStatus]
+) -> dict[str, CheckStatus]:
+    """Each check's state as the cluster's leader judged it, else this node's own (a check the
+    leader has not judged yet, or PostgreSQL out of reach)."""
+    out = {}
+    for component in config.components:
+        for each in component.checks:
+            key = check_key(component, each)
+            status = judged.get(key, local.get(key))
+            if status is not None:
+                out[key] = status
+    return out
+
+
+def _print(
+    document: dict[str, Any],
+    stale: list[str],
+    last_seen: float | None,
+    no_quorum: Collection[tuple[str, str]] = (),
+) -> None:
+    """The table for people: a row per component, its checks indented under it, and under a
+    check probed from several locations a row per location; then what needs saying (the
+    daemon stopped, stale checks, the cluster, reasons, incidents, the publisher)."""
     out = console()
     now = time.time()
     table = Layout(COLUMNS, out.width, title=f"status at {_when(now)}")
     for component in document["components"]:
         table.add(component["id"], styled(component["status"]), _since(component["since"]), "")
-        for index, check in enumerate(component["checks"]):
+        rows: list[tuple[Text | str, ...]] = []
+        for check in component["checks"]:
             last = ""
             if check["last_probe_at"]:
                 ago = max(0, now - _parse(check["last_probe_at"]))
@@ -135,13 +177,16 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
             state = styled(check["state"])
             if check["stale"]:
                 state.append(" stale", style=ALERT)
-            table.add(
-                literal(f"  {check['name']}"),
-                state,
-                _since(check["since"]),
-                last,
-                end_section=index == len(component["checks"]) - 1,
-            )
+            if (component["id"], check["name"]) in no_quorum:
+                state.append(", ").append("no quorum", style=ALERT)
+            locations = check.get("locations", {})
+            if disagreement := _disagreement(locations):
+                state.append(", ").append(disagreement, style=WARN)
+            rows.append((literal(f"  {check['name']}"), state, _since(check["since"]), last))
+            if len(locations) > 1:
+                rows += [_location_row(name, view, now) for name, view in locations.items()]
+        for index, cells in enumerate(rows):
+            table.add(*cells, end_section=index == len(rows) - 1)
     table.print(out)
     cluster = document["cluster"]
     if cluster is not None and cluster["nodes"]:
@@ -164,6 +209,15 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
         )
     if cluster is not None:
         lines += _cluster_lines(cluster)
+    if no_quorum:
+        lost = [f"{component}/{name}" for component, name in no_quorum]
+        lines.append(
+            Text.assemble(
+                (f"{len(lost)} check{'s' * (len(lost) != 1)} without a quorum", ALERT),
+                " of fresh locations (the state shown holds, nothing is published): ",
+                literal(describe(lost)),
+            )
+        )
     for component in document["components"]:
         name = (component["id"], "bold")
         if component["status"] not in (None, "operational"):
@@ -197,6 +251,38 @@ def _print(document: dict[str, Any], stale: list[str], last_seen: float | None) 
         lines.append(line)
     for line in lines:
         out.print(line, soft_wrap=True)
+
+
+def _disagreement(locations: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """ "2 of 3 locations down" when the fresh locations of a check do not all see the same
+    state: how many see the worst of them. None when they agree (stale ones abstain)."""
+    fresh = [view["state"] for view in locations.values() if view["fresh"]]
+    if len(set(fresh)) < 2:
+        return None
+    worst = max(fresh, key=lambda state: CheckState(state).severity)
+    return f"{fresh.count(worst)} of {len(fresh)} locations {worst}"
+
+
+def _location_row(name: str, view: Mapping[str, Any], now: float) -> tuple[Text | str, ...]:
+    """A location's view of a check, under it: its state (stale when it no longer votes),
+    since when, and its last probe with the node that made it."""
+    state = styled(view["state"])
+    if not view["fresh"]:
+        state.append(" stale", style=WARN)
+    last = Text()
+    if view["last_probe_at"]:
+        at = _parse(view["last_probe_at"])
+        last.append(f"{_ago(now - at, at)} from ").append_text(literal(view["node"]))
+    return (literal(f"    {name}"), state, _since(view["since"]), last)
+
+
+def _ago(seconds: float, at: float) -> str:
+    """How long ago, in words that stay short however stale a location has gone."""
+    if seconds < 120:
+        return f"{max(0, seconds):.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"at {_when(at)}"
 
 
 def _nodes_table(cluster: dict[str, Any], width: int) -> Layout:
