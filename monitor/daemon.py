@@ -28,7 +28,7 @@ from monitor.health import daemon_status, database_problem, health, serve
 from monitor.ledger import SqliteLedger
 from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
-from monitor.metrics import DroppedCollector, LocationCollector, Metrics, StateCollector
+from monitor.metrics import DroppedCollector, LocationCollector, Metrics
 from monitor.model import Config, ProbeResult
 from monitor.prober import make_prober
 from monitor.probes import ProbeContext
@@ -78,8 +78,9 @@ class Daemon:
         self.redactor = redactor or Redactor()
         self.notifier = notifier or Notifier({})
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry)
-        self.registry.register(StateCollector(self._check_states, self._statuses))
+        per_check = config.monitor.metrics_per_check  # read once: a reload keeps it
+        self.metrics = Metrics(self.registry, per_check=per_check)
+        self.metrics.add_states(self._check_states, self._statuses)
         self.metrics.checks_stale.set_function(lambda: len(self.checks.stale()))
         self.metrics.database_writable.set_function(lambda: self.database_problem() is None)
         self.registry.register(DroppedCollector(lambda: self.writer.stats.dropped))

@@ -46,45 +46,122 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class CheckMetrics:
-    """One check's probe series: plain numbers updated by the probe, rendered by ProbeSeries.
+# The numbers of a probe series, in one list: the latency buckets (the last one is +Inf), the
+# probes by outcome, then the sum of the latencies.
+_OK = len(LATENCY_BUCKETS) + 1
+_SUM = _OK + 3
+OUTCOME_INDEX = {Outcome.OK: _OK, Outcome.SLOW: _OK + 1, Outcome.FAIL: _OK + 2}
+_LE = [repr(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
 
-    A probe touches a few list slots; no label lookup, no lock. The exposition of 10,000 checks
-    is 20+ MB of text, which prometheus-client renders in ~1.6 s of Python holding the GIL;
-    these render the same text several times faster (see ProbeSeries.render).
+
+def _counts() -> list[float]:
+    return [0] * _SUM + [0.0]
+
+
+class CheckMetrics:
+    """One check's probe numbers: plain numbers updated by the probe, rendered by ProbeSeries.
+
+    A probe touches a few list slots; no label lookup, no lock. `counts` is the check's own list
+    or, with metrics_per_check = false, its component's, which all its checks add to: the same
+    work per probe either way. The exposition of 10,000 checks is 20+ MB of text, which
+    prometheus-client renders in ~1.6 s of Python holding the GIL; these render the same text
+    several times faster (see ProbeSeries.render).
     """
 
-    __slots__ = ("labels", "buckets", "total", "outcomes", "success", "cert_expiry")
+    __slots__ = ("labels", "counts", "success", "cert_expiry")
 
-    def __init__(self, component: str, check: str) -> None:
-        self.labels = f'check="{_label(check)}",component="{_label(component)}"'
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
-        self.total = 0.0
-        self.outcomes = [0, 0, 0]  # ok, slow, fail
-        self.success: int | None = None
-        self.cert_expiry: float | None = None
+    def __init__(self, labels: str, counts: list[float]) -> None:
+        self.labels = labels
+        self.counts = counts
+        self.success: int | None = None  # of the last probe: 1 if good (ok or slow)
+        self.cert_expiry: float | None = None  # of the last TLS probe
 
     def observe(self, result: ProbeResult) -> None:
-        self.buckets[bisect.bisect_left(LATENCY_BUCKETS, result.latency)] += 1
-        self.total += result.latency
-        self.outcomes[OUTCOME_INDEX[result.outcome]] += 1
+        counts = self.counts
+        counts[bisect.bisect_left(LATENCY_BUCKETS, result.latency)] += 1
+        counts[_SUM] += result.latency
+        counts[OUTCOME_INDEX[result.outcome]] += 1
         self.success = 0 if result.outcome is Outcome.FAIL else 1
         if result.cert_expiry is not None:
             self.cert_expiry = result.cert_expiry
 
 
-OUTCOME_INDEX = {Outcome.OK: 0, Outcome.SLOW: 1, Outcome.FAIL: 2}
-_LE = [repr(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
+class ComponentMetrics:
+    """The probe numbers of one component's checks together (metrics_per_check = false)."""
+
+    __slots__ = ("labels", "counts", "checks")
+
+    def __init__(self, component: str) -> None:
+        self.labels = f'component="{_label(component)}"'
+        self.counts = _counts()  # every probe of its checks, past ones of removed checks too
+        self.checks: dict[str, CheckMetrics] = {}  # by name: for the last probes' gauges
+
+
+Row = tuple[str, list[float], float | None, float | None]  # labels, counts, success, expiry
+
+_HEADERS = {
+    True: (
+        "1 if the last probe was good (ok or slow), else 0.",
+        "When the peer certificate seen by the last TLS probe expires.",
+    ),
+    False: (
+        "The fraction of the component's checks whose last probe was good (ok or slow).",
+        "The soonest expiry among the peer certificates seen by the last TLS probe of each "
+        "of the component's checks.",
+    ),
+}
 
 
 class ProbeSeries:
-    """The per-check families, rendered straight to the text format."""
+    """The probe families, per check or (per_check false) per component, rendered straight to
+    the text format."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, per_check: bool = True) -> None:
+        self.per_check = per_check
         self.checks: dict[tuple[str, str], CheckMetrics] = {}
+        self.components: dict[str, ComponentMetrics] = {}
+
+    def add(self, component: str, check: str) -> CheckMetrics:
+        if self.per_check:
+            labels = f'check="{_label(check)}",component="{_label(component)}"'
+            series = CheckMetrics(labels, _counts())
+        else:
+            group = self.components.get(component)
+            if group is None:
+                group = self.components[component] = ComponentMetrics(component)
+            series = group.checks[check] = CheckMetrics("", group.counts)
+        self.checks[(component, check)] = series
+        return series
+
+    def remove(self, component: str, check: str) -> None:
+        self.checks.pop((component, check), None)
+        group = self.components.get(component)
+        if group is not None:
+            group.checks.pop(check, None)
+            if not group.checks:
+                del self.components[component]
+
+    def rows(self) -> Iterator[Row]:
+        """Each series, read as the scrape reaches it (this runs in a worker thread while probes
+        go on). A generator: a list of 100,000 rows kept alive would wake the garbage collector
+        over the daemon's whole heap."""
+        if self.per_check:
+            for series in list(self.checks.values()):
+                yield series.labels, series.counts[:], series.success, series.cert_expiry
+            return
+        for group in list(self.components.values()):
+            probed = good = 0
+            soonest: float | None = None
+            for series in list(group.checks.values()):
+                if series.success is not None:
+                    probed, good = probed + 1, good + series.success
+                expiry = series.cert_expiry
+                if expiry is not None and (soonest is None or expiry < soonest):
+                    soonest = expiry
+            yield group.labels, group.counts[:], good / probed if probed else None, soonest
 
     def render(self) -> str:
-        checks = list(self.checks.values())  # a snapshot: this runs in a worker thread
+        success_help, expiry_help = _HEADERS[self.per_check]
         duration = [
             "# HELP monitor_probe_duration_seconds How long each probe took, from its start to "
             "its verdict.",
@@ -95,67 +172,98 @@ class ProbeSeries:
             "# TYPE monitor_probes_total counter",
         ]
         success = [
-            "# HELP monitor_probe_success 1 if the last probe was good (ok or slow), else 0.",
+            f"# HELP monitor_probe_success {success_help}",
             "# TYPE monitor_probe_success gauge",
         ]
         expiry = [
-            "# HELP monitor_tls_cert_expiry_timestamp_seconds When the peer certificate seen "
-            "by the last TLS probe expires.",
+            f"# HELP monitor_tls_cert_expiry_timestamp_seconds {expiry_help}",
             "# TYPE monitor_tls_cert_expiry_timestamp_seconds gauge",
         ]
-        for series in checks:
-            labels = series.labels
-            cumulative = 0
-            for le, count in zip(_LE, series.buckets[:], strict=True):
+        for labels, counts, good, expires in self.rows():
+            cumulative: float = 0  # an int: the counts are
+            for le, count in zip(_LE, counts, strict=False):
                 cumulative += count
                 duration.append(
                     f'monitor_probe_duration_seconds_bucket{{{labels},le="{le}"}} {cumulative}'
                 )
             duration.append(f"monitor_probe_duration_seconds_count{{{labels}}} {cumulative}")
-            duration.append(f"monitor_probe_duration_seconds_sum{{{labels}}} {series.total!r}")
-            ok, slow, fail = series.outcomes[:]
-            probes.append(f'monitor_probes_total{{{labels},outcome="ok"}} {ok}')
-            probes.append(f'monitor_probes_total{{{labels},outcome="slow"}} {slow}')
-            probes.append(f'monitor_probes_total{{{labels},outcome="fail"}} {fail}')
-            if series.success is not None:
-                success.append(f"monitor_probe_success{{{labels}}} {series.success}")
-            if series.cert_expiry is not None:
-                expiry.append(
-                    f"monitor_tls_cert_expiry_timestamp_seconds{{{labels}}} {series.cert_expiry!r}"
-                )
+            duration.append(f"monitor_probe_duration_seconds_sum{{{labels}}} {counts[_SUM]!r}")
+            probes.append(f'monitor_probes_total{{{labels},outcome="ok"}} {counts[_OK]}')
+            probes.append(f'monitor_probes_total{{{labels},outcome="slow"}} {counts[_OK + 1]}')
+            probes.append(f'monitor_probes_total{{{labels},outcome="fail"}} {counts[_OK + 2]}')
+            if good is not None:
+                success.append(f"monitor_probe_success{{{labels}}} {good}")
+            if expires is not None:
+                expiry.append(f"monitor_tls_cert_expiry_timestamp_seconds{{{labels}}} {expires!r}")
         return "\n".join([*duration, *probes, *success, *expiry, ""])
 
 
-class StateCollector(Collector):
+class StateSeries:
     """The current state of every check and component, read at scrape time: from the engine,
-    or in a cluster from the shared state (`checks` and `statuses` give them)."""
+    or in a cluster from the shared state (`checks` and `statuses` give them). Per check
+    `monitor_check_up`, or with per_check false `monitor_checks_down` per component; and
+    `monitor_component_status`. Rendered straight to the text format, as prometheus-client
+    would (it costs about ten times more per line: at 10,000 components its 50,000 lines of
+    `monitor_component_status` alone took most of a second).
+    """
 
     def __init__(
         self,
         checks: Callable[[], Mapping[str, CheckStatus]],
         statuses: Callable[[], Mapping[str, ComponentStatus]],
+        *,
+        per_check: bool = True,
     ) -> None:
-        self._checks, self._statuses = checks, statuses
+        self._checks, self._statuses, self._per_check = checks, statuses, per_check
 
-    def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(
-            "monitor_check_up",
-            "1 unless the check is down after hysteresis (up, slow and flaky count as up).",
-            labels=["component", "check"],
-        )
-        for key, status in list(self._checks().items()):  # a snapshot: scrapes run in a thread
-            component, _, check = key.partition("/")
-            up.add_metric([component, check], 0.0 if status.state is CheckState.DOWN else 1.0)
-        yield up
-        current = GaugeMetricFamily(
-            "monitor_component_status",
-            "1 for the component's current status, 0 for the other four.",
-            labels=["component", "status"],
-        )
-        for component, judged in list(self._statuses().items()):
+    def render(self) -> str:
+        # Snapshots, as copies: scrapes run in a thread. Not lists of (key, status): 100,000
+        # tuples kept alive would wake the garbage collector over the daemon's whole heap.
+        checks, statuses = dict(self._checks()), dict(self._statuses())
+        lines = self._check_up(checks) if self._per_check else self._checks_down(checks)
+        lines += [
+            "# HELP monitor_component_status 1 for the component's current status, 0 for the "
+            "other four.",
+            "# TYPE monitor_component_status gauge",
+        ]
+        for component, judged in statuses.items():
+            labels = f'component="{_label(component)}",status="'
             for each in Status:
-                current.add_metric([component, each.value], 1.0 if judged.status is each else 0.0)
-        yield current
+                value = "1.0" if judged.status is each else "0.0"
+                lines.append(f'monitor_component_status{{{labels}{each.value}"}} {value}')
+        lines.append("")
+        return "\n".join(lines)
+
+    @staticmethod
+    def _check_up(checks: Mapping[str, CheckStatus]) -> list[str]:
+        lines = [
+            "# HELP monitor_check_up 1 unless the check is down after hysteresis (up, slow and "
+            "flaky count as up).",
+            "# TYPE monitor_check_up gauge",
+        ]
+        for key, status in checks.items():
+            component, _, check = key.partition("/")
+            value = "0.0" if status.state is CheckState.DOWN else "1.0"
+            lines.append(
+                f'monitor_check_up{{check="{_label(check)}",component="{_label(component)}"}} '
+                f"{value}"
+            )
+        return lines
+
+    @staticmethod
+    def _checks_down(checks: Mapping[str, CheckStatus]) -> list[str]:
+        down: dict[str, int] = {}
+        for key, status in checks.items():
+            component = key.partition("/")[0]
+            down[component] = down.get(component, 0) + (status.state is CheckState.DOWN)
+        lines = [
+            "# HELP monitor_checks_down The component's checks that are down after hysteresis "
+            "(up, slow and flaky count as up).",
+            "# TYPE monitor_checks_down gauge",
+        ]
+        for component, count in down.items():
+            lines.append(f'monitor_checks_down{{component="{_label(component)}"}} {count}')
+        return lines
 
 
 class LocationCollector(Collector):
@@ -206,11 +314,14 @@ class DroppedCollector(Collector):
 
 
 class Metrics:
-    """The probe-side metrics. Labels are bounded: component id and check name, never a URL."""
+    """The probe-side metrics. Labels are bounded: component id and check name, never a URL;
+    with per_check false (`[monitor] metrics_per_check`) the probe series carry the component
+    alone, so a scrape grows with the components, not the checks."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, per_check: bool = True) -> None:
         self.registry = registry
-        self.probe_series = ProbeSeries()
+        self.probe_series = ProbeSeries(per_check=per_check)
+        self.states: StateSeries | None = None
         self.schedule_delay = Histogram(
             "monitor_schedule_delay_seconds",
             "Actual start of a probe minus its planned start.",
@@ -282,17 +393,30 @@ class Metrics:
             ),
         )
 
+    def add_states(
+        self,
+        checks: Callable[[], Mapping[str, CheckStatus]],
+        statuses: Callable[[], Mapping[str, ComponentStatus]],
+    ) -> None:
+        """Serve the checks' and components' current states (see StateSeries) at each scrape."""
+        self.states = StateSeries(checks, statuses, per_check=self.probe_series.per_check)
+
     def for_check(self, component: str, check: str) -> CheckMetrics:
         """The series of one check (created on first use, kept across reloads)."""
         series = self.probe_series.checks.get((component, check))
         if series is None:
-            series = self.probe_series.checks[(component, check)] = CheckMetrics(component, check)
+            series = self.probe_series.add(component, check)
         return series
 
     def forget(self, component: str, check: str) -> None:
-        """Drop a removed check's series so a scrape does not show stale values."""
-        self.probe_series.checks.pop((component, check), None)
+        """Drop a removed check's series so a scrape does not show stale values. Per component,
+        its past probes stay counted (counters never go down); its last probe no longer counts
+        in the component's gauges, and a component without checks goes."""
+        self.probe_series.remove(component, check)
 
     def render(self) -> bytes:
-        """The whole exposition: the registry's metrics, then the per-check series."""
-        return generate_latest(self.registry) + self.probe_series.render().encode()
+        """The whole exposition: the registry's metrics, the states, then the probe series."""
+        states = self.states.render() if self.states is not None else ""
+        return b"".join(
+            (generate_latest(self.registry), states.encode(), self.probe_series.render().encode())
+        )

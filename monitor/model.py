@@ -182,6 +182,7 @@ class MonitorSettings:
     retention: float = 30 * 86400.0
     concurrency: int = 512  # probes in flight at once, across all checks
     workers: int = 1  # processes that probe; more than one shards the checks over them
+    metrics_per_check: bool = True  # probe series per check; false: per component
 
 
 @dataclass(frozen=True, kw_only=True)

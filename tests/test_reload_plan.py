@@ -154,6 +154,7 @@ def test_a_component_given_locations_keeps_its_checks_and_carries_them(
         ({"concurrency": 64}, ("concurrency",)),
         ({"workers": 2, "listen": ""}, ("listen", "workers")),
         ({"database": Path("other.db")}, ("database",)),
+        ({"metrics_per_check": False}, ("metrics_per_check",)),  # the series already exported
     ],
 )
 def test_monitor_settings_that_take_effect_on_restart(
