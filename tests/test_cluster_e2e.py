@@ -111,5 +111,9 @@ remote_id = "{search_id}"
     assert fake_statuspage.component(search_id)["status"] == "major_outage"
     assert fake_statuspage.component(remote_id)["status"] == "operational"
     assert leader_of(nodes) is leader
-    names = {row[0] for row in query(pg_url, "SELECT name FROM nodes")}
-    assert names == {n.name for n in nodes}
+    wait_for(
+        lambda: {row[0] for row in query(pg_url, "SELECT name FROM nodes")}
+        == {n.name for n in nodes},
+        10,
+        "both nodes under their own names, and no other",
+    )

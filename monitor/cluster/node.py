@@ -153,7 +153,9 @@ class ClusterNode:
         self._reports = shared.Reports()
         self.lease = Lease(settings.node, settings.lease)
         self.tick = tick_of(settings)
-        self.timeout = max(0.5, settings.lease / 5)  # every statement, every connect
+        # every statement, every connect: a fifth of the lease, but never so short that a busy
+        # machine (or database) turns every renewal into a timeout
+        self.timeout = max(1.0, settings.lease / 5)
         self.view = ClusterView(settings.node, settings.location)
         self.leader: Leader | None = None
         self._leader_task: asyncio.Task[None] | None = None
