@@ -172,11 +172,20 @@ def target_timing(
     }
 
 
+def _toml(value: int | str) -> str:
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def workers_arg(text: str) -> int | str:
+    """--workers: a number, or "auto" (the daemon's default)."""
+    return text if text == "auto" else int(text)
+
+
 def paths(count: int, query: str = "") -> list[str]:
     return [f"/c{i}{query}" for i in range(count)]
 
 
-WORKERS = 1  # `[monitor] workers` of the benchmarked daemon; scripts set it from --workers
+WORKERS: int | str = 1  # `[monitor] workers` of the daemon (a number or "auto"); from --workers
 
 
 def monitor_config(
@@ -190,14 +199,14 @@ def monitor_config(
     fail_after: int = 3,
     publisher: Sequence[str] = ('type = "none"',),
     remote_ids: Sequence[str | None] | None = None,
-    workers: int | None = None,
+    workers: int | str | None = None,
 ) -> Path:
     """A checks.toml with one http check per URL, `per_component` checks to a component."""
     lines = [
         "[monitor]",
         'database = "bench.db"',
         f'listen = "{listen}"',
-        f"workers = {workers or WORKERS}",
+        f"workers = {_toml(workers or WORKERS)}",
         "[defaults]",
         f'interval = "{interval}s"',
         f'timeout = "{timeout}s"',

@@ -114,6 +114,12 @@ def run_monitor(
             "rss_mb": rss,
             "peak_rss_mb": peak,
             "log_tail": daemon.log.read_text(errors="replace").strip().splitlines()[-1],
+            # How many processes probed, and why: "probing with 2 worker processes (auto: ...)".
+            "probing": [
+                line.split(" probing with ", 1)[-1]
+                for line in daemon.log.read_text(errors="replace").splitlines()
+                if " probing with " in line
+            ],
         }
     )
     return result
@@ -131,7 +137,12 @@ def main() -> None:
         "--peer", action="store_true", help="also run Prometheus + blackbox_exporter"
     )
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=1, help="[monitor] workers of the daemon")
+    parser.add_argument(
+        "--workers",
+        type=common.workers_arg,
+        default="auto",
+        help='[monitor] workers of the daemon: a number, or "auto" (the default)',
+    )
     args = parser.parse_args()
     common.WORKERS = args.workers
     work = Path(tempfile.mkdtemp(prefix="monitor-scale-"))
@@ -146,6 +157,7 @@ def main() -> None:
         ours = run_monitor(work / f"{n}-monitor", checks, interval, args.duration, timeout)
         ours["rate"] = checks / interval
         rows.append(ours)
+        print(f"   monitor: probing with {'; '.join(ours['probing'])}", flush=True)  # type: ignore[arg-type]
         print(f"   monitor: {ours['log_tail']}", flush=True)
         if args.peer:
             peer = run_peer(work / f"{n}-peer", checks, interval, args.duration, timeout=timeout)

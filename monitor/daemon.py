@@ -30,7 +30,7 @@ from monitor.logs import Redactor
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import DroppedCollector, LocationCollector, Metrics
 from monitor.model import Config, ProbeResult
-from monitor.prober import make_prober
+from monitor.prober import Prober, make_prober, worker_pids
 from monitor.probes import ProbeContext
 from monitor.probes.origin import with_origin
 from monitor.publishing import Publishing, PublishSetup, prepare
@@ -38,7 +38,18 @@ from monitor.recorder import Route, Write
 from monitor.recording import Recording
 from monitor.reload import checks_by_key, plan_reload
 from monitor.runtime import FirstRound, RunningChecks, Serial, describe, log_started, log_stopped
+from monitor.scheduler import ScheduleStats
 from monitor.server import build_app
+from monitor.sizing import (
+    DEFAULT_COST,
+    SAMPLE_EVERY,
+    CostMeter,
+    Sizing,
+    available_cpus,
+    cpu_seconds,
+    planned_rate,
+    size_workers,
+)
 from monitor.state import CheckState, CheckStatus, ComponentStatus
 from monitor.store import register_checks
 from monitor.systemd import Notifier
@@ -70,9 +81,13 @@ class Daemon:
         redactor: Redactor | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
+        probe_cost: float = DEFAULT_COST,
+        cpus: int | None = None,
     ) -> None:
         """Raises ConfigError when the publisher cannot be set up (no API key, say). `clock` is
-        the wall clock (with workers it must pickle, as time.time does)."""
+        the wall clock (with workers it must pickle, as time.time does). `probe_cost` (CPU
+        seconds per probe until the daemon has measured its own) and `cpus` (the cores it may
+        use) size `[monitor] workers = "auto"`."""
         self.config, self.dry_run, self.clock = config, dry_run, clock
         self.environ = os.environ if environ is None else environ
         self.redactor = redactor or Redactor()
@@ -93,14 +108,15 @@ class Daemon:
         self.first_round = FirstRound()
         self.windows = Windows(MaintenanceCalendar(config.maintenance))
         self.probe_context = ProbeContext()
-        self.prober = make_prober(
-            config.monitor,
-            check_of=self.checks.check_of,
-            on_result=self._handle_result,
-            ctx=self.probe_context,
-            clock=clock,
-            on_clock_step=lambda step: self.metrics.clock_steps.inc(),  # the prober logged it
-        )
+        self.probe_cost, self.cpus = probe_cost, cpus or available_cpus()
+        self.concurrency = config.monitor.concurrency  # a reload changes it on restart only
+        self.cost_meter = CostMeter(lambda: cpu_seconds(worker_pids(self.prober)), self._probes)
+        self.sizing = self._size(config)
+        self.prober = self._make_prober(self.sizing.workers)
+        self._probers: list[Prober] = [self.prober]  # the running one, and one being retired
+        self._past = ScheduleStats()  # what the retired ones did
+        self._retiring: asyncio.Task[None] | None = None
+        self.metrics.probe_workers.set(self.sizing.workers)
         self.setup = self._prepare(config)
         self.publishing = Publishing(
             SqliteLedger(self.writer),
@@ -175,6 +191,47 @@ class Daemon:
         if writes:
             self.writer.submit(list[Write](writes))
 
+    def _make_prober(self, workers: int) -> Prober:
+        return make_prober(
+            workers,
+            concurrency=self.concurrency,
+            check_of=self.checks.check_of,
+            on_result=self._handle_result,
+            ctx=self.probe_context,
+            clock=self.clock,
+            on_clock_step=lambda step: self.metrics.clock_steps.inc(),  # the prober logged it
+        )
+
+    def _size(self, config: Config) -> Sizing:
+        """How many processes should probe `config`'s checks: pinned, or sized from their
+        planned rate and the cost of a probe (measured over the last minute, once it can be)."""
+        measured = self.cost_meter.cost()
+        rate = planned_rate(check.interval for c in config.components for check in c.checks)
+        cost = self.probe_cost if measured is None else measured
+        return size_workers(
+            config.monitor.workers, rate, cost, self.cpus, measured=measured is not None
+        )
+
+    async def _resize(self, sizing: Sizing) -> None:
+        """Probe with `sizing.workers` processes from now on: the running prober stops, its
+        probes in flight deliver their results (up to its grace), then a new one takes every
+        check, spread over its interval as at start. Only one prober ever probes a check."""
+        old, new = self.prober, self._make_prober(sizing.workers)
+        self.prober, self.sizing = new, sizing
+        self._probers.append(new)
+        self.metrics.probe_workers.set(sizing.workers)
+        self._retiring = asyncio.create_task(old.stop(), name="retire prober")
+        await asyncio.shield(self._retiring)  # a stop mid-way awaits it too (run)
+        self._retiring = None
+        self._probers.remove(old)
+        self._past = _add_stats(self._past, old.stats)
+        self.cost_meter.reset()  # the cost of a probe changes with the shape
+        new.add((key, rt.check.interval) for key, rt in self.checks.items())
+        new.start()
+
+    def _probes(self) -> int:
+        return self._past.started + sum(p.stats.started for p in self._probers)
+
     def _prepare(self, config: Config) -> PublishSetup:
         return prepare(config, dry_run=self.dry_run, environ=self.environ, redactor=self.redactor)
 
@@ -221,7 +278,8 @@ class Daemon:
     def health(self) -> str | None:
         """None when healthy, else why not: for /healthz."""
         cluster = self.cluster.problem if self.cluster is not None else lambda: None
-        return health(self.prober.running, self.database_problem, self.checks.stale, cluster)
+        probing = self.prober.running or self._retiring is not None  # or moving to another
+        return health(probing, self.database_problem, self.checks.stale, cluster)
 
     def database_problem(self) -> str | None:
         """Why results are not reaching the database now, or None."""
@@ -246,9 +304,11 @@ class Daemon:
                 self.prober.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.prober.start()
                 log_started(self.config)
+                log.info("%s", self.sizing.describe())
                 tasks = [
                     asyncio.create_task(self._maintenance_ticker(), name="maintenance"),
                     asyncio.create_task(self.notifier.watchdog(), name="watchdog"),
+                    asyncio.create_task(self._measure_cost(), name="probe cost"),
                 ]
                 if self.cluster is not None:
                     await self.cluster.start()
@@ -263,6 +323,8 @@ class Daemon:
                     await self.publishing.stop()
                     if self.cluster is not None:
                         await self.cluster.stop()
+                if self._retiring is not None:  # a reload moving probing was stopped mid-way
+                    await self._retiring
                 await self.prober.stop()
         finally:
             if self.setup.provider is not None:
@@ -270,7 +332,19 @@ class Daemon:
             if runner is not None:
                 await runner.cleanup()
             await asyncio.get_running_loop().run_in_executor(None, self.writer.stop)
-            log_stopped(self.prober.stats, self.writer.stats)
+            log_stopped(self._stats(), self.writer.stats)
+
+    def _stats(self) -> ScheduleStats:
+        """What every prober of this run did."""
+        total = self._past
+        for prober in self._probers:
+            total = _add_stats(total, prober.stats)
+        return total
+
+    async def _measure_cost(self) -> None:
+        while True:
+            self.cost_meter.sample()
+            await asyncio.sleep(SAMPLE_EVERY)
 
     async def _maintenance_ticker(self) -> None:
         while True:
@@ -334,6 +408,12 @@ class Daemon:
             "reloaded %s: %d checks added, %d removed, %d changed, %d unchanged",
             *(path, len(plan.added), len(plan.removed), len(plan.changed), len(plan.kept)),
         )
+        sizing = self._size(new)
+        if sizing.workers == self.sizing.workers:
+            self.sizing = sizing
+        else:
+            log.info("reload: %s, was %d", sizing.describe(), self.sizing.workers)
+            await self._resize(sizing)
         self.notifier.reloaded(self._summary())
 
     def _handle_result(
@@ -355,6 +435,16 @@ class Daemon:
 
     def _summary(self) -> str:
         return f"probing {len(self.checks)} checks in {len(self.config.components)} components"
+
+
+def _add_stats(a: ScheduleStats, b: ScheduleStats) -> ScheduleStats:
+    return ScheduleStats(
+        started=a.started + b.started,
+        missed=a.missed + b.missed,
+        overlapped=a.overlapped + b.overlapped,
+        max_lateness=max(a.max_lateness, b.max_lateness),
+        clock_steps=a.clock_steps + b.clock_steps,
+    )
 
 
 def _by_location(view: ClusterView) -> tuple[dict[str, dict[str, bool]], set[str]]:

@@ -366,6 +366,11 @@ class Metrics:
             "Steps of the wall clock (either way) noticed; probing keeps its pace through them.",
             registry=registry,
         )
+        self.probe_workers = Gauge(
+            "monitor_probe_workers",
+            "Processes probing: 1 is the daemon's own, more are worker processes.",
+            registry=registry,
+        )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         build = Gauge(

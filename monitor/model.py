@@ -181,7 +181,9 @@ class MonitorSettings:
     listen: str = "127.0.0.1:9464"
     retention: float = 30 * 86400.0
     concurrency: int = 512  # probes in flight at once, across all checks
-    workers: int = 1  # processes that probe; more than one shards the checks over them
+    # Processes that probe; more than one shards the checks over them. None: "auto", sized from
+    # the planned probe rate and the cost of a probe (monitor.sizing).
+    workers: int | None = None
     metrics_per_check: bool = True  # probe series per check; false: per component
 
 

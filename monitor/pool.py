@@ -151,6 +151,11 @@ class ProbePool:
             and all(p is not None and p.is_alive() for p in self._procs)
         )
 
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The worker processes running now."""
+        return tuple(p.pid for p in self._procs if p is not None and p.pid is not None)
+
     def add(self, jobs: Iterable[tuple[str, float]]) -> None:
         for key, _ in jobs:
             if (check := self.check_of(key)) is not None:

@@ -1,7 +1,8 @@
 """The prober stage: what runs the probes on schedule, behind one interface.
 
-Two implement it: `ProbeScheduler` probes in the daemon's own process (`[monitor] workers = 1`),
-`ProbePool` shards the checks over worker processes, each running a `ProbeScheduler`. Both speak
+Two implement it: `ProbeScheduler` probes in the daemon's own process (one process: `[monitor]
+workers = 1`, or "auto" for a small config), `ProbePool` shards the checks over worker
+processes, each running a `ProbeScheduler` (`monitor.sizing` says how many for "auto"). Both speak
 keys and intervals; the check of a key is read when it is probed (`check_of`), so a reload that
 changes a check's settings but not its interval reschedules nothing. Results go to `on_result`
 (key, planned start, lateness, result) in the daemon's process either way, and `stop` returns
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from monitor.model import Check, MonitorSettings
+from monitor.model import Check
 from monitor.pool import ProbePool
 from monitor.probes import ProbeContext, ResultFn, probe_keyed
 from monitor.scheduler import GRACE, ProbeScheduler, ScheduleStats, StepFn
@@ -44,8 +45,9 @@ class Prober(Protocol):
 
 
 def make_prober(
-    settings: MonitorSettings,
+    workers: int,
     *,
+    concurrency: int,
     check_of: Callable[[str], Check | None],
     on_result: ResultFn,
     ctx: ProbeContext,
@@ -53,13 +55,13 @@ def make_prober(
     on_clock_step: StepFn,
     grace: float = GRACE,
 ) -> Prober:
-    """The prober `[monitor] workers` asks for. `ctx` (entered by the caller) serves the probes
-    of this process; workers make their own. `clock`, the wall clock of planned starts, must
-    pickle with workers."""
-    if settings.workers > 1:
+    """The prober for `workers` processes (1: this one). `ctx` (entered by the caller) serves
+    the probes of this process; workers make their own. `clock`, the wall clock of planned
+    starts, must pickle with workers."""
+    if workers > 1:
         return ProbePool(
-            settings.workers,
-            concurrency=settings.concurrency,
+            workers,
+            concurrency=concurrency,
             check_of=check_of,
             on_result=on_result,
             grace=grace,
@@ -68,8 +70,13 @@ def make_prober(
         )
     return ProbeScheduler(
         probe_keyed(check_of, ctx, on_result),
-        concurrency=settings.concurrency,
+        concurrency=concurrency,
         clock=clock,
         on_clock_step=on_clock_step,
         grace=grace,
     )
+
+
+def worker_pids(prober: Prober) -> tuple[int, ...]:
+    """The worker processes `prober` probes in (none when it probes in this process)."""
+    return prober.pids if isinstance(prober, ProbePool) else ()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from monitor.model import Check, Component, Config, check_key
 
-RESTART_ONLY = ("database", "listen", "concurrency", "workers", "metrics_per_check")
+RESTART_ONLY = ("database", "listen", "concurrency", "metrics_per_check")
 """[monitor] keys a reload cannot apply: they take effect on restart."""
 
 

@@ -42,7 +42,7 @@ MONITOR_KEYS: dict[str, Parser] = {
     "listen": network.listen,
     "retention": values.duration(0, 100 * YEAR, inclusive=False),
     "concurrency": values.integer(1, 100_000),
-    "workers": values.integer(1, 64),
+    "workers": values.auto_or_integer(1, 64),
     "metrics_per_check": values.boolean,
 }
 PUBLISHER_KEYS: dict[str, Parser] = {

@@ -113,6 +113,20 @@ def integer(low: int, high: int) -> Parser:
     return parse
 
 
+def auto_or_integer(low: int, high: int) -> Parser:
+    """An integer from `low` to `high`, or "auto" (None: the daemon decides)."""
+    forms = f'"auto" or an integer {low}-{high}'
+
+    def parse(value: object) -> int | None:
+        if value == "auto":
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise Invalid(f"must be {forms}, got {show(value)}")
+        return value
+
+    return parse
+
+
 TEMPLATE_FIELDS = ("component", "status", "reason", "since", "until")
 
 
