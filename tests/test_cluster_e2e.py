@@ -111,9 +111,20 @@ remote_id = "{search_id}"
     assert fake_statuspage.component(search_id)["status"] == "major_outage"
     assert fake_statuspage.component(remote_id)["status"] == "operational"
     assert leader_of(nodes) is leader
-    wait_for(
-        lambda: {row[0] for row in query(pg_url, "SELECT name FROM nodes")}
-        == {n.name for n in nodes},
-        10,
-        "both nodes under their own names, and no other",
-    )
+    names: set[str] = set()
+
+    def named() -> bool:
+        names.clear()
+        names.update(row[0] for row in query(pg_url, "SELECT name FROM nodes"))
+        return names == {n.name for n in nodes}
+
+    try:
+        wait_for(named, 10, "both nodes under their own names, and no other")
+    except AssertionError:
+        said = {
+            n.name: [
+                line for line in n.daemon.log.splitlines() if "INFO monitor: check" not in line
+            ]
+            for n in nodes
+        }
+        raise AssertionError(f"the nodes table has {sorted(names)}; logs: {said}") from None
