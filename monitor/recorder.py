@@ -3,6 +3,7 @@
 A probe's result row, its check's new status, each transition it caused, the component status a
 component transition led to, and the outbox entry that publishes it go to the writer together,
 so the database never holds a transition without its cause nor an unpublished component change.
+A probe that changed no state lets the writer hold its check's status (`STATE_EVERY`).
 Pure: no I/O, no clock; `log_changes` says the same changes in the log, beside it.
 
 It owns one rule of publishing (`Route.outbox`): a component's change goes to the outbox of the
@@ -22,6 +23,7 @@ from monitor.state import CheckStatus, ComponentStatus, ComponentTransition, Sta
 from monitor.store import (
     ERROR_KIND_CODE,
     OUTCOME_CODE,
+    STATE_EVERY,
     ResultRow,
     Stmt,
     save_check_status,
@@ -78,11 +80,13 @@ def record(changes: Iterable[Change], route: Route, probed: Probed | None = None
     """The writes of one transaction: the probe (`probed`, when a result caused `changes`), then
     each change with the component status it led to and its outbox entry."""
     writes: list[Write]
+    changes = list(changes)
     if probed is None:
         check_id, writes = None, []
     else:
         check_id, at, result, status = probed
-        writes = [result_row(check_id, at, result), save_check_status(check_id, status)]
+        lag = 0.0 if changes else STATE_EVERY  # only counters moved: no hurry
+        writes = [result_row(check_id, at, result), save_check_status(check_id, status, lag=lag)]
     for change in changes:
         transition = change.transition
         if isinstance(transition, ComponentTransition):

@@ -7,6 +7,9 @@ database read-only) keeps the rows and tries again, and `stats.last_error` says 
 Memory is bounded: past `max_pending` results waiting (about 200 bytes each) the oldest are
 dropped, counted in `stats.dropped` and in `stats.last_error`.
 
+A statement with a `lag` (a check's status after a probe that changed no state) is held until
+its key has gone `lag` seconds unwritten, newest kept; `stop` writes what is held.
+
 The file is watched too (`monitor.store.recreate` says what is carried over): every
 `watch_every` seconds the writer compares the (device, inode) at the database's path with those
 of the file it has open. A file deleted or renamed away is reported, results are kept in memory,
@@ -20,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import heapq
+import itertools
 import logging
 import queue
 import sqlite3
@@ -107,6 +112,10 @@ class Writer:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._pending: deque[ResultRow] = deque(maxlen=max_pending)
         self._statements: dict[object, Stmt] = {}
+        self._held: dict[object, Stmt] = {}  # keys written less than their lag ago: the newest
+        self._fresh: dict[object, float] = {}  # key -> when (monotonic) its lag is over
+        self._lags: list[tuple[float, int, object]] = []  # (when, order, key), a heap
+        self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._ready = concurrent.futures.Future[None]()
         self._db: sqlite_utils.Database | None = None
@@ -143,7 +152,7 @@ class Writer:
 
     @property
     def backlog(self) -> int:
-        """Rows taken but not yet committed."""
+        """Rows taken but not yet committed (held statements aside: they wait on purpose)."""
         return self._queue.qsize() + len(self._pending) + len(self._statements)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -207,6 +216,8 @@ class Writer:
                 self._take(item)
         if self._lost == DELETED:  # stopping: recreate now rather than lose what is kept
             self._recreate()
+        self._statements.update(self._held)  # disjoint: a key is held or due, never both
+        self._held = {}
         self._flush()
         if self._lost:
             self._report()
@@ -220,9 +231,39 @@ class Writer:
             for each in item:
                 self._take(each)
         elif isinstance(item, Stmt):
-            self._statements[item.key if item.key is not None else object()] = item
+            self._take_statement(item)
         else:
             self._keep((item,))  # type: ignore[arg-type]
+
+    def _take_statement(self, stmt: Stmt) -> None:
+        """Due in the next batch, or held while its key is fresh (see `Stmt.lag`)."""
+        key = stmt.key if stmt.key is not None else object()
+        if stmt.lag > 0 and key in self._fresh and key not in self._statements:
+            self._held[key] = stmt
+            return
+        self._held.pop(key, None)
+        self._statements[key] = stmt
+
+    def _release(self) -> None:
+        """The held statements whose key's lag is over become due."""
+        now = time.monotonic()
+        lags = self._lags
+        while lags and lags[0][0] <= now:
+            when, _, key = heapq.heappop(lags)
+            if self._fresh.get(key) != when:  # the key was written again since
+                continue
+            del self._fresh[key]
+            stmt = self._held.pop(key, None)
+            if stmt is not None:
+                self._statements[key] = stmt
+
+    def _written(self, statements: dict[object, Stmt]) -> None:
+        """Keys of statements with a lag are fresh for that long."""
+        now = time.monotonic()
+        for key, stmt in statements.items():
+            if stmt.lag > 0:
+                when = self._fresh[key] = now + stmt.lag
+                heapq.heappush(self._lags, (when, next(self._order), key))
 
     def _keep(self, rows: Iterable[ResultRow]) -> None:
         """Add results to those waiting; past max_pending the oldest go."""
@@ -298,6 +339,7 @@ class Writer:
         for the new file; statements go on into the old one, whence they are carried over."""
         db = self._db
         assert db is not None
+        self._release()
         rows: deque[ResultRow] | tuple[()] = () if self._lost else self._pending
         if not rows and not self._statements:
             if self._write_error is None and self._lost is None:
@@ -328,6 +370,7 @@ class Writer:
         if self._write_error is not None:
             log.info("writer: writing again, %d rows caught up", len(rows))
             self._write_error = None
+        self._written(self._statements)
         self._statements = {}
         if not rows:
             return

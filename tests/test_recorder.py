@@ -13,7 +13,7 @@ from monitor.engine import StatusEngine
 from monitor.model import Component, ErrorKind, HttpCheck, Outcome, ProbeResult
 from monitor.recorder import Probed, Route, Write, is_worse, record, snapshot
 from monitor.state import ComponentTransition, Status
-from monitor.store import register_checks, save_outbox_entry
+from monitor.store import STATE_EVERY, Stmt, register_checks, save_outbox_entry
 from monitor.writer import Writer
 
 API = Component(
@@ -70,6 +70,29 @@ def test_a_probe_that_changes_nothing_is_its_row_and_its_check_state(database: D
     probed: Probed = (database.ids["api/eu"], 1.0, OK, engine.checks["api/eu"])
     counts = database.apply(record(changes, Route("statuspage", {"api"}), probed))
     assert counts == dict.fromkeys(TABLES, 0) | {"results": 1, "check_state": 1}
+
+
+def test_a_probe_that_changes_no_state_saves_its_check_status_at_leisure(
+    database: Database,
+) -> None:
+    """Only its counters moved: the writer may hold the status (the newest) for STATE_EVERY
+    seconds, so a steady check costs its result row, not a status write, per probe. The probe
+    that changes the state saves it at once, with its transition."""
+    engine = StatusEngine([API, DB], at=0.0)
+    route = Route()
+    first = record([], route, probe(engine, database, OK, 1.0))
+    assert [w.lag for w in first if isinstance(w, Stmt)] == [STATE_EVERY]
+    database.apply(first)  # the check's first status of the run is written at once
+    database.apply(record([], route, probe(engine, database, OK, 2.0)))
+    database.apply(record([], route, probe(engine, database, FAIL, 3.0)))
+    saved = "SELECT json_extract(data, '$.probes'), state FROM check_state"
+    assert database.rows(saved) == [(1, "up")]
+    assert database.rows("SELECT count(*) FROM results") == [(3,)]
+    changes = engine.observe("api/eu", FAIL, 4.0)  # fail_after = 2: down
+    writes = record(changes, route, (database.ids["api/eu"], 4.0, FAIL, engine.checks["api/eu"]))
+    assert [w.lag for w in writes if isinstance(w, Stmt) and w.key] == [0.0, 0.0]
+    database.apply(writes)
+    assert database.rows(saved) == [(4, "down")]
 
 
 def test_a_probe_that_takes_its_component_down_writes_everything_it_caused_at_once(

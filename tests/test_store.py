@@ -12,7 +12,16 @@ import pytest
 
 from monitor.config.urls import redact_url
 from monitor.model import Component, ErrorKind, HttpCheck, Outcome, TcpCheck
-from monitor.store import INSERT_RESULTS, Store, open_db, register_checks
+from monitor.state import CheckStatus
+from monitor.store import (
+    INSERT_RESULTS,
+    Stmt,
+    Store,
+    load_statuses,
+    open_db,
+    register_checks,
+    save_check_status,
+)
 from monitor.writer import Writer
 
 from .conftest import wait_for
@@ -163,3 +172,77 @@ def test_a_read_stopped_early_leaves_no_error_behind(tmp_path: Path) -> None:
     finally:
         sys.unraisablehook = hook
     assert unraisable == []
+
+
+def _saved_probes(writer: Writer, check_id: int) -> int | None:
+    """The `probes` counter of the check's saved status, read after what was queued before."""
+    statuses = writer.call(load_statuses).result(5)[0]
+    return statuses[check_id].probes if check_id in statuses else None
+
+
+def test_a_status_with_a_lag_is_held_newest_kept_until_a_state_change_or_the_stop(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    writer = Writer(path, flush_interval=0.01)
+    writer.start()
+    check_id = writer.call(lambda db: register_checks(db, COMPONENTS)).result(5)["api/db"]
+
+    def probed(n: int, lag: float = 60.0) -> None:
+        writer.submit(save_check_status(check_id, CheckStatus(probes=n, last_at=n), lag=lag))
+
+    probed(1)  # the key's first write of the run goes at once
+    assert _saved_probes(writer, check_id) == 1
+    probed(2)
+    probed(3)
+    assert _saved_probes(writer, check_id) == 1, "held: written less than a minute ago"
+    assert writer.backlog == 0, "a held status is no backlog"
+    probed(4, lag=0.0)  # a state change: at once, and the held one goes
+    assert _saved_probes(writer, check_id) == 4
+    probed(5)
+    probed(6)
+    writer.stop()  # a clean stop writes the newest held
+    assert Store.open(path).statuses()[0]["api/db"].probes == 6
+
+
+def test_a_held_status_is_written_once_its_lag_is_over(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "m.db", flush_interval=0.01)
+    writer.start()
+    check_id = writer.call(lambda db: register_checks(db, COMPONENTS)).result(5)["api/db"]
+    for n in (1, 2, 3):
+        writer.submit(save_check_status(check_id, CheckStatus(probes=n, last_at=n), lag=0.3))
+        if n == 1:
+            assert _saved_probes(writer, check_id) == 1  # written, so 2 and 3 are held
+    wait_for(lambda: _saved_probes(writer, check_id) == 3, 5, "the held status to be written")
+    writer.stop()
+
+
+def test_the_last_probe_is_read_back_from_the_results_newer_than_the_saved_status(
+    db,  # type: ignore[no-untyped-def]
+) -> None:
+    """A status saved a while ago (only counters moved since) says the last probe was then;
+    the results say what came after, and those are what `monitor status` shows."""
+    ids = register_checks(db, COMPONENTS)
+    http, tcp = ids["api/healthz"], ids["api/db"]
+    saved = CheckStatus(last_outcome=Outcome.FAIL, last_latency=0.5, last_at=1000.6, last_error="x")
+    with db.conn:
+        for check_id in (http, tcp):
+            db.execute(*_params(save_check_status(check_id, saved)))
+        rows = [
+            (1_000_100, http, 2, 500_000, None, 4, "x"),  # the saved probe's own row
+            (1_000_100, tcp, 2, 500_000, None, 4, "x"),
+            (1_010_000, tcp, 2, 2_000_000, None, 3, "timeout after 2.0 s"),
+            (1_020_000, tcp, 0, 1500, 200, None, None),  # the newest: ok, after a failure
+        ]
+        db.conn.executemany(INSERT_RESULTS, rows)
+    checks, _ = load_statuses(db)
+    assert checks[http] == saved, "no result came after the saved probe"
+    newest = checks[tcp]
+    assert newest.last_outcome is Outcome.OK and newest.last_latency == 0.0015
+    assert newest.last_at == 1020.0015
+    assert newest.last_error == "timeout after 2.0 s", "the last failure's message stays"
+    assert newest.probes == saved.probes and newest.state is saved.state
+
+
+def _params(stmt: Stmt) -> tuple[str, object]:
+    return stmt.sql, stmt.params() if callable(stmt.params) else stmt.params

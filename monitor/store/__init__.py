@@ -68,6 +68,7 @@ from monitor.store.saved import (
 )
 from monitor.store.schema import migrations
 from monitor.store.status import (
+    STATE_EVERY,
     Stmt,
     StoredTransition,
     load_statuses,
@@ -79,6 +80,7 @@ from monitor.store.status import (
 __all__ = [
     "EPOCH",
     "SCHEMA_VERSION",
+    "STATE_EVERY",
     "ERROR_KIND_CODE",
     "INSERT_RESULTS",
     "OUTBOX_DELIVERED",
