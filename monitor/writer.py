@@ -1,11 +1,12 @@
 """The one thread that writes to SQLite.
 
 The event loop never touches the database: it hands rows to `Writer.submit` (a lock-free queue
-put) and carries on. The writer thread gathers what arrived into one transaction every
-`flush_interval` seconds or `batch_max` rows, whichever comes first. A failed write (disk full,
-database read-only) keeps the rows and tries again, and `stats.last_error` says why for /healthz.
-Memory is bounded: past `max_pending` results waiting (about 200 bytes each) the oldest are
-dropped, counted in `stats.dropped` and in `stats.last_error`.
+put) and carries on. The writer thread sleeps between batches and gathers what arrived into one
+transaction every `flush_interval` seconds or `batch_max` rows, whichever comes first; only a
+`call` or the stop wakes it early. A failed write (disk full, database read-only) keeps the rows
+and tries again, and `stats.last_error` says why for /healthz. Memory is bounded: past
+`max_pending` results waiting (about 200 bytes each) the oldest are dropped, counted in
+`stats.dropped` and in `stats.last_error`.
 
 A statement with a `lag` (a check's status after a probe that changed no state) is held until
 its key has gone `lag` seconds unwritten, newest kept; `stop` writes what is held.
@@ -110,6 +111,7 @@ class Writer:
         self.max_pending = max_pending
         self.stats = WriterStats()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._wake = threading.Event()  # set after queueing a call or the stop
         self._pending: deque[ResultRow] = deque(maxlen=max_pending)
         self._statements: dict[object, Stmt] = {}
         self._held: dict[object, Stmt] = {}  # keys written less than their lag ago: the newest
@@ -145,6 +147,7 @@ class Writer:
         while the database file is lost, kept)."""
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._queue.put(_Call(fn, future))
+        self._wake.set()
         return future
 
     async def acall(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
@@ -160,6 +163,7 @@ class Writer:
         if self._thread is None:
             return
         self._queue.put(_STOP)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("writer: still busy after %.0f s, %d rows not written", timeout, self.backlog)
@@ -189,9 +193,16 @@ class Writer:
             # While writes fail, keep gathering until the deadline instead of retrying at once.
             while self.stats.last_error is not None or len(self._pending) < self.batch_max:
                 try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    item = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    # Sleep until the deadline: a call or the stop wakes us, a row does not (a
+                    # wake-up per probe cost a thread switch and a GIL hand-over each).
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(remaining)
+                    self._wake.clear()  # then look again: whatever set it was queued first
+                    continue
                 if item is _STOP:
                     stopping = True
                     break

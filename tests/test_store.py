@@ -6,6 +6,7 @@ import gc
 import sqlite3
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,31 @@ def test_the_last_probe_is_read_back_from_the_results_newer_than_the_saved_statu
 
 def _params(stmt: Stmt) -> tuple[str, object]:
     return stmt.sql, stmt.params() if callable(stmt.params) else stmt.params
+
+
+def _switches(thread: threading.Thread) -> int:
+    """How many times `thread` gave up its core (it slept or waited), from /proc."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches" in line)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_rows_do_not_wake_the_writer_between_its_batches(tmp_path: Path) -> None:
+    """A row is a queue put and nothing more: the writer thread sleeps until its next batch
+    (a wake-up per probe cost a thread switch and a GIL hand-over each); a call still runs at
+    once (test_writer_call_runs_after_rows_queued_before_it)."""
+    writer = Writer(tmp_path / "m.db", flush_interval=30)
+    writer.start()
+    writer.call(lambda db: None).result(5)  # asleep now, until a call or the stop
+    thread = writer._thread
+    assert thread is not None
+    before = _switches(thread)
+    for i in range(40):  # paced, as probes finish: each would have woken it
+        writer.submit((i, 1, 0, 1, None, None, None))
+        time.sleep(0.002)
+    assert _switches(thread) - before <= 2
+    assert (
+        writer.call(lambda db: db.execute("SELECT count(*) FROM results").fetchone()[0]).result(5)
+        == 40
+    )
+    writer.stop()
