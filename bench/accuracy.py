@@ -5,30 +5,62 @@ Checks are split evenly over paths that answer after 0, 50, 200 and 1000 ms (ben
 (joined to `checks`, whose URL holds the delay) give each probe's reported latency. Run at a
 low load and at a high one (a load the scale benchmark shows it keeps up with).
 
+With --peer the same cases run against Prometheus + blackbox_exporter too (bench/blackbox.py),
+whose latency is `probe_duration_seconds`: every sample Prometheus holds for the window.
+
     python bench/accuracy.py                                # 40x2 (low) and 5000x5 (1,000/s)
     python bench/accuracy.py --cases 40x2,2500x5 --duration 30
+    python bench/accuracy.py --cases 80x2 --peer            # the peer in the same run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
+import subprocess
 import tempfile
 import time
+import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
+import blackbox
 import common
-from common import Daemon, Target, monitor_config, percentile, print_table, save
+from common import (
+    Daemon,
+    Target,
+    free_port,
+    http_get,
+    monitor_config,
+    percentile,
+    print_table,
+    save,
+    stop,
+    wait_for,
+)
 
 DELAYS_MS = (0, 50, 200, 1000)
+
+
+def _urls(target: Target, checks: int) -> list[str]:
+    return [target.url(f"/c{i}?delay={DELAYS_MS[i % len(DELAYS_MS)]}") for i in range(checks)]
+
+
+def _delay(url: str) -> int:
+    """The delay of /cN, from N: the stored URL has its query hidden (it may hold a secret)."""
+    return DELAYS_MS[int(urllib.parse.urlsplit(url).path.rsplit("/c", 1)[1]) % len(DELAYS_MS)]
+
+
+def _timeout(interval: float) -> float:
+    return max(2.0, min(interval, 5.0))
 
 
 def run_case(work: Path, checks: int, interval: float, duration: float) -> list[dict[str, object]]:
     work.mkdir(parents=True, exist_ok=True)
     target = Target(work)
-    urls = [target.url(f"/c{i}?delay={DELAYS_MS[i % len(DELAYS_MS)]}") for i in range(checks)]
-    timeout = max(2.0, min(interval, 5.0))
+    urls = _urls(target, checks)
+    timeout = _timeout(interval)
     daemon = Daemon(monitor_config(work, urls, interval=interval, timeout=timeout))
     try:
         daemon.wait_started()
@@ -48,25 +80,120 @@ def run_case(work: Path, checks: int, interval: float, duration: float) -> list[
         (int(begin * 1000), int(end * 1000)),
     )
     for url, outcome, latency_us in rows:
-        delay = int(url.rsplit("delay=", 1)[1])
+        delay = _delay(url)
         if outcome == 2:
             failed[delay] += 1
         else:
             errors[delay].append(latency_us / 1000 - delay)
     conn.close()
+    return _rows("monitor", checks, interval, errors, failed)
+
+
+def run_peer_case(
+    work: Path, checks: int, interval: float, duration: float
+) -> list[dict[str, object]]:
+    """The same case for Prometheus + blackbox_exporter: `probe_duration_seconds` - delay."""
+    blackbox.ensure_installed()
+    work.mkdir(parents=True, exist_ok=True)
+    target = Target(work)
+    urls = _urls(target, checks)
+    exporter = f"127.0.0.1:{free_port()}"
+    web = f"127.0.0.1:{free_port()}"
+    blackbox_yml, prometheus_yml = blackbox.write_configs(
+        work, urls, interval, _timeout(interval), exporter
+    )
+    with (work / "peer.log").open("w") as log:
+        bbx = subprocess.Popen(
+            [
+                "prometheus-blackbox-exporter",
+                f"--config.file={blackbox_yml}",
+                f"--web.listen-address={exporter}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        prom = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={prometheus_yml}",
+                f"--storage.tsdb.path={work / 'tsdb'}",
+                f"--web.listen-address={web}",
+                "--storage.tsdb.retention.time=1h",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        wait_for(
+            lambda: (
+                blackbox._ready(f"http://{web}/-/ready")
+                and blackbox._ready(f"http://{exporter}/metrics")
+            ),
+            60,
+            "the peer",
+        )
+        wait_for(
+            lambda: blackbox._query(web, 'count(up{job="blackbox"})') == checks,
+            120 + interval,
+            "every target scraped",
+            step=0.5,
+        )
+        time.sleep(duration)
+        end = time.time()
+        query = f'probe_duration_seconds{{job="blackbox"}}[{int(duration)}s]'
+        params = urllib.parse.urlencode({"query": query, "time": f"{end:.3f}"})
+        series = json.loads(http_get(f"http://{web}/api/v1/query?{params}", timeout=60))
+        success = f'probe_success{{job="blackbox"}}[{int(duration)}s]'
+        params = urllib.parse.urlencode({"query": success, "time": f"{end:.3f}"})
+        outcomes = json.loads(http_get(f"http://{web}/api/v1/query?{params}", timeout=60))
+    finally:
+        stop(prom)
+        stop(bbx)
+        target.stop()
+    ok = {
+        (s["metric"]["instance"], t): v == "1"
+        for s in outcomes["data"]["result"]
+        for t, v in s["values"]
+    }
+    errors: dict[int, list[float]] = defaultdict(list)
+    failed: dict[int, int] = defaultdict(int)
+    for each in series["data"]["result"]:
+        url = each["metric"]["instance"]
+        delay = _delay(url)
+        for t, value in each["values"]:
+            if ok.get((url, t), True):
+                errors[delay].append(float(value) * 1000 - delay)
+            else:
+                failed[delay] += 1
+    return _rows("prometheus+blackbox", checks, interval, errors, failed)
+
+
+def _rows(
+    system: str,
+    checks: int,
+    interval: float,
+    errors: dict[int, list[float]],
+    failed: dict[int, int],
+) -> list[dict[str, object]]:
+    """One row per delay, and one over all of them ("all")."""
+    groups: list[tuple[int | str, list[float], int]] = [
+        (delay, errors[delay], failed[delay]) for delay in DELAYS_MS
+    ]
+    groups.append(("all", [e for delay in DELAYS_MS for e in errors[delay]], sum(failed.values())))
     return [
         {
+            "system": system,
             "checks": checks,
             "interval_s": interval,
             "rate": checks / interval,
             "delay_ms": delay,
-            "probes": len(errors[delay]),
-            "failed": failed[delay],
-            "error_p50_ms": percentile(errors[delay], 50),
-            "error_p99_ms": percentile(errors[delay], 99),
-            "error_max_ms": max(errors[delay], default=float("nan")),
+            "probes": len(values),
+            "failed": fails,
+            "error_p50_ms": percentile(values, 50),
+            "error_p99_ms": percentile(values, 99),
+            "error_max_ms": max(values, default=float("nan")),
         }
-        for delay in DELAYS_MS
+        for delay, values, fails in groups
     ]
 
 
@@ -75,7 +202,13 @@ def main() -> None:
     parser.add_argument("--cases", default="40x2,5000x5", help="comma-separated CHECKSxINTERVAL")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--workers", type=int, default=1, help="[monitor] workers of the daemon")
+    parser.add_argument(
+        "--workers",
+        type=common.workers_arg,
+        default="auto",
+        help='[monitor] workers of the daemon: a number, or "auto" (the default)',
+    )
+    parser.add_argument("--peer", action="store_true", help="run each case on the peer stack too")
     args = parser.parse_args()
     common.WORKERS = args.workers
     work = Path(tempfile.mkdtemp(prefix="monitor-accuracy-"))
@@ -84,9 +217,12 @@ def main() -> None:
         checks, interval = case.lower().split("x")
         print(f"== {checks} checks every {interval} s", flush=True)
         rows += run_case(work / str(n), int(checks), float(interval), args.duration)
+        if args.peer:
+            rows += run_peer_case(work / f"{n}-peer", int(checks), float(interval), args.duration)
     print_table(
         rows,
         [
+            ("system", "system"),
             ("checks", "checks"),
             ("rate", "probes/s"),
             ("delay_ms", "delay ms"),

@@ -228,6 +228,74 @@ async def test_a_slow_failure_stays_a_failure(ctx: ProbeContext, base: str) -> N
     assert result.outcome is Outcome.FAIL
 
 
+async def test_latency_is_the_targets_delay_within_a_few_ms(ctx: ProbeContext, base: str) -> None:
+    result = await probe(ctx, f"{base}/slow?delay=0.2")
+    assert result.outcome is Outcome.OK
+    assert 0.2 <= result.latency < 0.2 + 0.02
+
+
+def answer_then(
+    first: bytes, then: bytes = b"", *, pause: float = 0.0
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]:
+    """A server that reads the request, sends `first`, and `pause` seconds later `then`."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(first)
+        await writer.drain()
+        if then:
+            await asyncio.sleep(pause)
+            writer.write(then)
+            await writer.drain()
+
+    return handler
+
+
+OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+
+
+async def test_a_stalled_event_loop_after_the_response_arrived_is_not_latency(
+    ctx: ProbeContext,
+) -> None:
+    """The response arrives, the protocol sees it, and then the loop is blocked for 200 ms
+    before the probe's coroutine gets its turn: the latency is when the response came."""
+    loop = asyncio.get_running_loop()
+
+    async def answer_and_stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(OK_HEAD + b"all good")  # on loopback, readable before write returns
+        # Next turn of the loop: the client's socket is readable, its data_received runs after
+        # this callback and wakes the probe with call_soon, which queues behind the stall.
+        loop.call_soon(loop.call_soon, time.sleep, 0.2)
+        await writer.drain()
+
+    async with tcp_server(answer_and_stall) as port:
+        began = time.perf_counter()
+        result = await probe(ctx, f"http://127.0.0.1:{port}/")
+        elapsed = time.perf_counter() - began
+    assert result.outcome is Outcome.OK
+    assert elapsed >= 0.2  # the loop was stalled while the probe waited for its turn
+    assert result.latency < 0.05
+
+
+async def test_latency_ends_at_the_final_response_not_an_early_hint(ctx: ProbeContext) -> None:
+    hint = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    async with tcp_server(answer_then(hint, OK_HEAD + b"all good", pause=0.2)) as port:
+        result = await probe(ctx, f"http://127.0.0.1:{port}/")
+    assert (result.outcome, result.status_code) == (Outcome.OK, 200)
+    assert 0.2 <= result.latency < 0.2 + 0.02
+
+
+async def test_latency_with_expect_body_ends_at_the_body_read(ctx: ProbeContext) -> None:
+    async with tcp_server(answer_then(OK_HEAD, b"all good", pause=0.2)) as port:
+        url = f"http://127.0.0.1:{port}/"
+        without = await probe(ctx, url)
+        with_body = await probe(ctx, url, expect_body="good")
+    assert (without.outcome, with_body.outcome) == (Outcome.OK, Outcome.OK)
+    assert without.latency < 0.05
+    assert 0.2 <= with_body.latency < 0.2 + 0.02
+
+
 async def assert_times_out(check: Callable[[], Awaitable[ProbeResult]], seconds: float) -> None:
     start = time.perf_counter()
     result = await check()

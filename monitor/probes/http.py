@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from monitor.probes.errors import describe_os_error
 from monitor.probes.tls import describe_ssl_error, not_after, peer_der
 
 if TYPE_CHECKING:
+    from aiohttp.client_proto import ResponseHandler
     from aiohttp.connector import Connection
 
     from monitor.probes import ProbeContext
@@ -25,20 +27,68 @@ if TYPE_CHECKING:
 _BACKSTOP = 1.0
 
 
+class Arrivals:
+    """When the transport handed the response over, in `perf_counter()` seconds: one stamp per
+    message (status line and headers) parsed, interim 1xx ones included, and the latest bytes.
+
+    Taken in the protocol's `data_received`, which runs as soon as the selector reports the
+    socket readable, not when the probe's coroutine next gets a turn of a busy event loop.
+    """
+
+    __slots__ = ("last", "messages")
+
+    def __init__(self) -> None:
+        self.messages: list[float] = []
+        self.last: float | None = None
+
+
+def _stamp(protocol: ResponseHandler, arrivals: Arrivals) -> None:
+    """Stamps `arrivals` on every `data_received` of this connection's protocol, before aiohttp
+    parses the bytes. Weak, so the protocol's own attribute makes no reference cycle."""
+    deliver = type(protocol).data_received
+    ref = weakref.ref(protocol)
+
+    def data_received(data: bytes) -> None:
+        now = perf_counter()
+        handler = ref()
+        if handler is None:
+            return
+        queued = len(handler)  # parsed messages not yet read by the response
+        deliver(handler, data)
+        arrivals.last = now
+        arrivals.messages += [now] * (len(handler) - queued)
+
+    protocol.data_received = data_received  # type: ignore[method-assign]
+
+
 class CertCapturingResponse(aiohttp.ClientResponse):
-    """A response that keeps the peer certificate (DER) of the connection it arrived on.
+    """A response that keeps the peer certificate (DER) of the connection it arrived on, and
+    when its headers and its latest bytes arrived (`Arrivals`).
 
     aiohttp releases the connection as soon as a response without a body has ended, often
-    before the caller sees it, so the certificate is taken while the response starts.
+    before the caller sees it, so the certificate is taken while the response starts. Nothing
+    arrives before `start`: the request was written without a pause since the connection was
+    made, and the connection is never reused (`force_close`).
     """
 
     peer_der: bytes | None = None
+    headers_at: float | None = None
+    arrivals: Arrivals | None = None
 
     async def start(self, connection: Connection) -> aiohttp.ClientResponse:
         transport = connection.transport
         if transport is not None:
             self.peer_der = peer_der(transport.get_extra_info("ssl_object"))
-        return await super().start(connection)
+        protocol = connection.protocol
+        if protocol is None:
+            return await super().start(connection)
+        self.arrivals = arrivals = Arrivals()
+        _stamp(protocol, arrivals)
+        response = await super().start(connection)
+        read = len(arrivals.messages) - len(protocol)  # 1xx ones first, this one last
+        if read > 0:
+            self.headers_at = arrivals.messages[read - 1]
+        return response
 
 
 async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
@@ -119,23 +169,39 @@ async def _judge(check: HttpCheck, response: aiohttp.ClientResponse, start: floa
         return ProbeResult.failed(
             ErrorKind.STATUS,
             f"status {status}, expected {expected}",
-            perf_counter() - start,
+            _latency(response, start),
             status_code=status,
             cert_expiry=expiry,
         )
-    if check.expect_body is not None:
-        found, read = await contains(
-            response.content.readany, check.expect_body.encode(), check.max_body
+    if check.expect_body is None:
+        return ProbeResult(
+            Outcome.OK, _latency(response, start), status_code=status, cert_expiry=expiry
         )
-        if not found:
-            return ProbeResult.failed(
-                ErrorKind.BODY,
-                f'body does not contain "{_clip(check.expect_body)}" (read {_size(read)})',
-                perf_counter() - start,
-                status_code=status,
-                cert_expiry=expiry,
-            )
-    return ProbeResult(Outcome.OK, perf_counter() - start, status_code=status, cert_expiry=expiry)
+    found, read = await contains(
+        response.content.readany, check.expect_body.encode(), check.max_body
+    )
+    latency = _latency(response, start, body=True)
+    if not found:
+        return ProbeResult.failed(
+            ErrorKind.BODY,
+            f'body does not contain "{_clip(check.expect_body)}" (read {_size(read)})',
+            latency,
+            status_code=status,
+            cert_expiry=expiry,
+        )
+    return ProbeResult(Outcome.OK, latency, status_code=status, cert_expiry=expiry)
+
+
+def _latency(response: aiohttp.ClientResponse, start: float, *, body: bool = False) -> float:
+    """From the probe's start to the arrival of the response's headers, or with `body` of the
+    latest bytes when the body had been read, as the transport saw them (`Arrivals`): a busy
+    event loop that resumes the probe late does not lengthen it. Now, if nothing was stamped."""
+    at = None
+    if isinstance(response, CertCapturingResponse):
+        at = response.headers_at
+        if body and response.arrivals is not None:
+            at = response.arrivals.last
+    return (at if at is not None else perf_counter()) - start
 
 
 async def contains(
