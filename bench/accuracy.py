@@ -6,17 +6,22 @@ Checks are split evenly over paths that answer after 0, 50, 200 and 1000 ms (ben
 low load and at a high one (a load the scale benchmark shows it keeps up with).
 
 With --peer the same cases run against Prometheus + blackbox_exporter too (bench/blackbox.py),
-whose latency is `probe_duration_seconds`: every sample Prometheus holds for the window.
+whose latency is `probe_duration_seconds`: every sample Prometheus holds for the window. With
+--paired every probe is also timed as before the transport stamped its end (when the probe's
+coroutine had judged the response; bench/paired/sitecustomize.py), so both timings of the same
+probes compare in one run.
 
     python bench/accuracy.py                                # 40x2 (low) and 5000x5 (1,000/s)
     python bench/accuracy.py --cases 40x2,2500x5 --duration 30
     python bench/accuracy.py --cases 80x2 --peer            # the peer in the same run
+    python bench/accuracy.py --cases 80x2,5000x5 --paired   # new and old timing, same probes
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import tempfile
@@ -28,6 +33,7 @@ from pathlib import Path
 import blackbox
 import common
 from common import (
+    HERE,
     Daemon,
     Target,
     free_port,
@@ -56,12 +62,19 @@ def _timeout(interval: float) -> float:
     return max(2.0, min(interval, 5.0))
 
 
-def run_case(work: Path, checks: int, interval: float, duration: float) -> list[dict[str, object]]:
+def run_case(
+    work: Path, checks: int, interval: float, duration: float, *, paired: bool = False
+) -> list[dict[str, object]]:
     work.mkdir(parents=True, exist_ok=True)
     target = Target(work)
     urls = _urls(target, checks)
     timeout = _timeout(interval)
-    daemon = Daemon(monitor_config(work, urls, interval=interval, timeout=timeout))
+    log = work / "paired.log"
+    env = None
+    if paired:  # bench/paired/sitecustomize.py logs the old timing of every probe too
+        path = os.pathsep.join(filter(None, [str(HERE / "paired"), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, "PYTHONPATH": path, "MONITOR_PAIRED_LOG": str(log)}
+    daemon = Daemon(monitor_config(work, urls, interval=interval, timeout=timeout), env=env)
     try:
         daemon.wait_started()
         time.sleep(min(interval, 30))
@@ -86,7 +99,19 @@ def run_case(work: Path, checks: int, interval: float, duration: float) -> list[
         else:
             errors[delay].append(latency_us / 1000 - delay)
     conn.close()
-    return _rows("monitor", checks, interval, errors, failed)
+    rows = _rows("monitor", checks, interval, errors, failed)
+    if paired:
+        new: dict[int, list[float]] = defaultdict(list)
+        old: dict[int, list[float]] = defaultdict(list)
+        for line in log.read_text().splitlines():
+            at, url, latency, before = line.split()
+            if begin <= float(at) < end:
+                delay = _delay(url)
+                new[delay].append(float(latency) * 1000 - delay)
+                old[delay].append(float(before) * 1000 - delay)
+        rows += _rows("  same probes, new timing", checks, interval, new, defaultdict(int))
+        rows += _rows("  same probes, old timing", checks, interval, old, defaultdict(int))
+    return rows
 
 
 def run_peer_case(
@@ -209,6 +234,11 @@ def main() -> None:
         help='[monitor] workers of the daemon: a number, or "auto" (the default)',
     )
     parser.add_argument("--peer", action="store_true", help="run each case on the peer stack too")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="also time each probe as before the transport stamped it (bench/paired)",
+    )
     args = parser.parse_args()
     common.WORKERS = args.workers
     work = Path(tempfile.mkdtemp(prefix="monitor-accuracy-"))
@@ -216,7 +246,9 @@ def main() -> None:
     for n, case in enumerate(args.cases.split(",")):
         checks, interval = case.lower().split("x")
         print(f"== {checks} checks every {interval} s", flush=True)
-        rows += run_case(work / str(n), int(checks), float(interval), args.duration)
+        rows += run_case(
+            work / str(n), int(checks), float(interval), args.duration, paired=args.paired
+        )
         if args.peer:
             rows += run_peer_case(work / f"{n}-peer", int(checks), float(interval), args.duration)
     print_table(
