@@ -185,7 +185,8 @@ class Daemon:
 
         before = self._shared.get("statuses", {})
         statuses = {c: s for c, s in shared["statuses"].items() if before.get(c) != s}
-        incidents = [i for i in shared["incidents"] if i not in self._shared.get("incidents", [])]
+        known = set(self._shared.get("incidents", ()))
+        incidents = [i for i in shared["incidents"] if i not in known]
         self._shared = shared
         writes = copy(transitions, statuses, incidents)
         if writes:

@@ -22,7 +22,7 @@ from monitor.cluster import shared
 from monitor.cluster.lease import Lease
 from monitor.cluster.ledger import PgLedger
 from monitor.cluster.votes import Decision, decide_all
-from monitor.engine import StatusEngine
+from monitor.engine import Change, StatusEngine
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import Metrics
 from monitor.model import Config
@@ -166,7 +166,7 @@ class Leader:
     def _on_page_maintenance(self, components: set[str]) -> None:
         self.windows.read_page(components)
 
-    def _maintenance(self, engine: StatusEngine, config: Config, now: float) -> list:  # type: ignore[type-arg]
+    def _maintenance(self, engine: StatusEngine, config: Config, now: float) -> list[Change]:
         return [
             change
             for c in config.components

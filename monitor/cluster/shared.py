@@ -259,10 +259,6 @@ async def transitions_after(
     return [SharedTransition(*tuple(r)) for r in rows]
 
 
-async def component_statuses(conn: asyncpg.Connection) -> dict[str, ComponentStatus]:
-    return (await restore(conn))[1]
-
-
 async def published(conn: asyncpg.Connection) -> list[tuple[str, str, str, float]]:
     """(publisher, incident id, component, started) of every incident the leaders opened."""
     rows = await conn.fetch(
