@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -192,6 +193,18 @@ def require_postgres() -> None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"{reason}; .ci/run should have installed them", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of the command `name`; skip without it, but fail under CI, where .ci/run installs
+    the Debian `package` that has it."""
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    reason = f"{name} is not installed (Debian package {package})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; .ci/run should have installed it", pytrace=False)
     pytest.skip(reason)
 
 
