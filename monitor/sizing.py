@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 DEFAULT_COST = 0.0015
 """Seconds of CPU per probe before the daemon has measured its own: `bench/scale.py` measured
@@ -85,11 +86,83 @@ def size_workers(
     return Sizing(workers, rate, cost, measured, pinned=False)
 
 
-def available_cpus() -> int:
-    """The cores this process may run on (its affinity, where the system tells it)."""
+def available_cpus(
+    cgroup_root: Path = Path("/sys/fs/cgroup"), own_cgroup: Path = Path("/proc/self/cgroup")
+) -> int:
+    """The cores this process may use: its affinity (where the system tells it), capped by a CPU
+    quota on its cgroup or an ancestor's (`docker run --cpus=1.5`, systemd `CPUQuota=150%`,
+    Kubernetes limits), rounded up: a 1.5-core quota carries two half-core processes."""
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+        cpus = max(1, len(os.sched_getaffinity(0)))
+    else:
+        cpus = max(1, os.cpu_count() or 1)
+    quota = cgroup_quota(cgroup_root, own_cgroup)
+    if quota is not None:
+        cpus = min(cpus, max(1, math.ceil(quota - 1e-9)))
+    return cpus
+
+
+def cgroup_quota(cgroup_root: Path, own_cgroup: Path) -> float | None:
+    """The tightest CPU quota, in cores, on this process's cgroup and its ancestors, or None
+    when there is none or it cannot be read. cgroup v2: `cpu.max` ("max 100000" or "150000
+    100000"); v1: `cpu.cfs_quota_us` over `cpu.cfs_period_us` in the cpu controller's tree."""
+    try:
+        lines = own_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    tightest: float | None = None
+    files: tuple[str, ...]
+    for line in lines:
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and controllers == "":  # v2, the unified hierarchy
+            base, files = cgroup_root, ("cpu.max",)
+        elif "cpu" in controllers.split(","):  # v1, mounted as cpu,cpuacct (or cpu)
+            mount = next(
+                (cgroup_root / name for name in (controllers, "cpu,cpuacct", "cpu")
+                 if (cgroup_root / name).is_dir()),
+                None,
+            )  # fmt: skip
+            if mount is None:
+                continue
+            base, files = mount, ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        else:
+            continue
+        for quota in _quotas(base, PurePosixPath(path), files):
+            if tightest is None or quota < tightest:
+                tightest = quota
+    return tightest
+
+
+def _quotas(base: Path, path: PurePosixPath, files: tuple[str, ...]) -> Iterable[float]:
+    """The quotas set on `path` and each of its ancestors under `base`. Inside a container the
+    process sees its own cgroup as the root ("0::/"), so the walk starts where it can read."""
+    parts = path.parts[1:] if path.is_absolute() else path.parts
+    for depth in range(len(parts), -1, -1):
+        directory = base.joinpath(*parts[:depth])
+        try:
+            texts = [(directory / name).read_text().split() for name in files]
+        except (OSError, ValueError):
+            continue
+        quota = _quota(texts)
+        if quota is not None:
+            yield quota
+
+
+def _quota(texts: list[list[str]]) -> float | None:
+    try:
+        if len(texts) == 1:  # v2 cpu.max: "$MAX $PERIOD"
+            fields = texts[0]
+            if len(fields) != 2 or fields[0] == "max":
+                return None
+            limit, period = int(fields[0]), int(fields[1])
+        else:  # v1: quota -1 is none
+            limit, period = int(texts[0][0]), int(texts[1][0])
+    except (ValueError, IndexError):
+        return None
+    if limit <= 0 or period <= 0:
+        return None
+    return limit / period
 
 
 class CostMeter:

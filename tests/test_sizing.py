@@ -16,6 +16,8 @@ from monitor.sizing import (
     WINDOW,
     CostMeter,
     Sizing,
+    available_cpus,
+    cgroup_quota,
     cpu_seconds,
     planned_rate,
     size_workers,
@@ -192,3 +194,66 @@ def test_the_key_refuses_anything_else_naming_both_forms(value: object, shown: s
     assert caught.value.errors == [
         f'checks.toml: [monitor]: workers: must be "auto" or an integer 1-64, got {shown}'
     ]
+
+
+UNIT = "0::/system.slice/monitor.service\n"  # /proc/self/cgroup of a systemd unit
+UNIT_MAX = "system.slice/monitor.service/cpu.max"
+
+
+def _tree(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("own", "files", "quota"),
+    [
+        # cgroup v2, no limit anywhere
+        (UNIT, {UNIT_MAX: "max 100000\n"}, None),
+        # v2: systemd CPUQuota=150% on the unit
+        (UNIT, {UNIT_MAX: "150000 100000\n"}, 1.5),
+        # v2: the tighter limit is the parent's (a slice), the unit has none
+        (
+            UNIT,
+            {"system.slice/cpu.max": "50000 100000\n", UNIT_MAX: "max 100000\n"},
+            0.5,
+        ),
+        # v2 inside a container: the process's own cgroup is the root it sees (docker --cpus=1.5)
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),
+        # v1: cpu,cpuacct controller with a quota; -1 elsewhere
+        (
+            "4:memory:/docker/abc\n2:cpu,cpuacct:/docker/abc\n",
+            {"cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "250000\n",
+             "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+             "cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"},
+            2.5,
+        ),
+        # v1 without a quota
+        ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        # garbage is no limit, never a crash
+        ("0::/x\n", {"x/cpu.max": "lots\n"}, None),
+        ("nonsense\n", {}, None),
+    ],
+)  # fmt: skip
+def test_the_cgroup_cpu_quota_is_read_from_v2_and_v1_and_ancestors(
+    tmp_path: Path, own: str, files: dict[str, str], quota: float | None
+) -> None:
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    _tree(root, files)
+    (tmp_path / "own").write_text(own)
+    assert cgroup_quota(root, tmp_path / "own") == quota
+
+
+def test_a_quota_caps_the_cores_rounding_up(tmp_path: Path) -> None:
+    root = tmp_path / "cgroup"
+    (tmp_path / "own").write_text("0::/\n")
+    root.mkdir()
+    unlimited = available_cpus(root, tmp_path / "own")
+    (root / "cpu.max").write_text("50000 100000\n")
+    assert available_cpus(root, tmp_path / "own") == 1
+    (root / "cpu.max").write_text("150000 100000\n")
+    assert available_cpus(root, tmp_path / "own") == min(2, unlimited)
+    assert available_cpus(root, tmp_path / "missing") == unlimited
