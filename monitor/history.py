@@ -248,3 +248,23 @@ def _days(
             )
         )
     return days
+
+
+def latency_by_day(
+    series: Iterable[tuple[float, Sequence[int]]],
+    since: float,
+    until: float,
+    tz: ZoneInfo | dt.timezone = dt.UTC,
+) -> list[list[int]]:
+    """The latency histogram of each day of `summarise`'s days, from (start of an hour or a
+    day, counts per bucket) rollups: each rollup counts on the day its start falls in (a
+    rollup starting before the window on the first day), so the days add up to the window."""
+    bounds = day_bounds(since, until, tz)
+    starts = [start for _, start in bounds[:-1]]
+    days = [[0] * N_BUCKETS for _ in starts]
+    for start, counts in series:
+        index = min(max(0, bisect.bisect_right(starts, start) - 1), len(days) - 1)
+        day = days[index]
+        for bucket, count in enumerate(counts):
+            day[bucket] += count
+    return days

@@ -10,8 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.config import parse_duration
+from monitor.history import latency_by_day, summarise
 from monitor.history import periods as find_periods
-from monitor.history import summarise
 from monitor.model import Component, Config, check_key
 from monitor.store import Store
 from monitor.views import history_document, incidents_document, rfc3339
@@ -84,7 +84,7 @@ def history(
     check_ids = store.check_ids()
     # Hourly rollups live as long as raw results; older windows read the daily ones.
     hourly = since >= now - config.monitor.retention + 3600
-    rows = []
+    rows, day_latency = [], []
     for component in _selected(config, ids):
         summary = summarise(store.changes(component.id), runs, since, until, tz)
         ids_of = [
@@ -93,7 +93,9 @@ def history(
             if key in check_ids
         ]
         rows.append((component, summary, store.rollup(ids_of, since, until, hourly)))
-    return history_document(since, until, rows)
+        series = store.latency_series(ids_of, since, until, hourly)
+        day_latency.append(latency_by_day(series, since, until, tz))
+    return history_document(since, until, rows, day_latency=day_latency)
 
 
 def incidents(

@@ -151,11 +151,14 @@ def history_document(
     until: float,
     rows: Sequence[tuple[Component, Summary, tuple[int, int, int, int, list[int]]]],
     incident_counts: Mapping[str, int] | None = None,
+    day_latency: Sequence[Sequence[Sequence[int]]] | None = None,
 ) -> dict[str, Any]:
-    """The contract's `history` shape, with a few more keys (mttr, maintenance, probes)."""
+    """The contract's `history` shape, with a few more keys (mttr, maintenance, probes; with
+    `day_latency`, a histogram per row and day, each day's `latency_ms`)."""
     components = []
-    for component, summary, (ok, slow, fail, _latency_sum, buckets) in rows:
+    for index, (component, summary, (ok, slow, fail, _latency_sum, buckets)) in enumerate(rows):
         probes = ok + slow + fail
+        per_day = day_latency[index] if day_latency is not None else None
         components.append(
             {
                 "id": component.id,
@@ -168,22 +171,27 @@ def history_document(
                 "incidents": len(summary.incidents),
                 "mttr_seconds": round(summary.mttr, 3) if summary.mttr is not None else None,
                 "probes": probes,
-                "latency_ms": {
-                    "p50": percentile(buckets, 0.50),
-                    "p95": percentile(buckets, 0.95),
-                    "p99": percentile(buckets, 0.99),
-                },
+                "latency_ms": _percentiles(buckets),
                 "days": [
                     {
                         "date": day.date,
                         "uptime": _ratio(day.uptime),
                         "worst_status": day.worst_status.value if day.worst_status else None,
                     }
-                    for day in summary.days
+                    | ({} if per_day is None else {"latency_ms": _percentiles(per_day[n])})
+                    for n, day in enumerate(summary.days)
                 ],
             }
         )
     return {"since": rfc3339(since), "until": rfc3339(until), "components": components}
+
+
+def _percentiles(buckets: Sequence[int]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(buckets, 0.50),
+        "p95": percentile(buckets, 0.95),
+        "p99": percentile(buckets, 0.99),
+    }
 
 
 def _ratio(value: float | None) -> float | None:

@@ -121,7 +121,9 @@ def test_history_reads_the_same(upgraded: Path) -> None:
             "probes": 24,
             "incidents": 2,
             "latency_ms": {"p50": 5.0, "p95": 1500.0, "p99": 1500.0},
-            "days": [day | {"uptime": 0.771429}],
+            "days": [
+                day | {"uptime": 0.771429, "latency_ms": {"p50": 5.0, "p95": 1500.0, "p99": 1500.0}}
+            ],
         },
         "web": {
             "uptime": 0.514286,
@@ -130,7 +132,9 @@ def test_history_reads_the_same(upgraded: Path) -> None:
             "probes": 12,
             "incidents": 1,
             "latency_ms": {"p50": 50.0, "p95": 50.0, "p99": 50.0},
-            "days": [day | {"uptime": 0.514286}],
+            "days": [
+                day | {"uptime": 0.514286, "latency_ms": {"p50": 50.0, "p95": 50.0, "p99": 50.0}}
+            ],
         },
     }
 

@@ -211,6 +211,24 @@ class Store:
             totals = [t + int(v or 0) for t, v in zip(totals, row, strict=True)]
         return totals[0], totals[1], totals[2], totals[3], totals[4:]
 
+    def latency_series(
+        self, check_ids: Sequence[int], since: float, until: float, hourly: bool
+    ) -> list[tuple[float, list[int]]]:
+        """The latency histogram of some checks per hour (or per UTC day) over the hours (days)
+        that `rollup` reads, as (start of the hour or day, counts per bucket), oldest first:
+        one grouped query, for the per-day percentiles of a report."""
+        if not check_ids:
+            return []
+        table, key, size = ("rollup_hour", "hour", 3600) if hourly else ("rollup_day", "day", 86400)
+        sums = ", ".join(f"total(b{i})" for i in range(N_LATENCY_BUCKETS))
+        marks = ", ".join("?" * len(check_ids))
+        rows = self._rows(
+            f"SELECT {key}, {sums} FROM {table} WHERE check_id IN ({marks}) "
+            f"AND {key} >= ? AND {key} < ? GROUP BY {key} ORDER BY {key}",
+            [*check_ids, int(since // size), int(-(-until // size))],
+        )
+        return [(float(row[0] * size), [int(v or 0) for v in row[1:]]) for row in rows]
+
     def published(self, publisher: str) -> list[tuple[str, str, float]]:
         """(component, incident id, start) of every incident the publisher created on the page
         (or adopted), oldest first."""
