@@ -13,10 +13,38 @@ from urllib.parse import unquote, urlsplit
 
 from monitor.config.hosts import codepoint, name_problem
 from monitor.config.urls import redact_url, split_url
-from monitor.config.values import Invalid, quote, show
+from monitor.config.values import Invalid, JsonSchema, accepts, anycase, quote, show
 from monitor.model import StatusRange
 
+# The patterns of the JSON Schema (`monitor schema`): as much of each rule below as a regular
+# expression can say, in the dialect JSON Schema and editors share (ECMA-262, no flags, no
+# look-around), and never more: a value these refuse, the parser refuses too.
+_NAME_CHAR = r"[A-Za-z0-9_-]"
+# Not ASCII, and none of the spaces and invisible characters hosts.unseen_character refuses.
+_OTHER_CHAR = r"[^\u0000-\u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]"
+# A label: up to 63 ASCII characters (DNS's limit), or any length with others (their punycode
+# length is the parser's to judge); a name is labels joined by single dots, with one at the end.
+_LABEL = rf"({_NAME_CHAR}{{1,63}}|{_NAME_CHAR}*{_OTHER_CHAR}({_NAME_CHAR}|{_OTHER_CHAR})*)"
+HOST_NAME_PATTERN = rf"{_LABEL}(\.{_LABEL})*\.?"
+PORT_PATTERN = (
+    r"(0{0,4}[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+)
+_URL_CONTROL = r"\s\u0000-\u001f\u007f-\u009f"
+URL_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://([^{_URL_CONTROL}/?#]*@)?"
+    rf"(\[[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%25[^{_URL_CONTROL}/?#\]]+)?\]|{HOST_NAME_PATTERN})"
+    rf"(:{PORT_PATTERN}?)?([/?#][^{_URL_CONTROL}]*)?$"
+)
 
+
+@accepts(
+    {
+        "type": "string",
+        "pattern": URL_PATTERN,
+        "examples": ["https://example.com/healthz"],
+        "description": "An http:// or https:// URL with a host.",
+    }
+)
 def http_url(value: object) -> str:
     shown = redact_url(value) if isinstance(value, str) else value
     problem = f"must be an http:// or https:// URL with a host, got {show(shown)}"
@@ -103,6 +131,7 @@ def _basic_auth_ok(userinfo: str) -> bool:
     return ":" not in user
 
 
+@accepts({"type": "string", "pattern": "^[A-Za-z]+$", "examples": ["GET"]})
 def method(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]+", value):
         raise Invalid(f'must be an HTTP method like "GET", "HEAD" or "POST", got {show(value)}')
@@ -120,6 +149,21 @@ _SET_BY_CLIENT = {
 }
 
 
+_HEADERS_SCHEMA: JsonSchema = {
+    "type": "object",
+    "propertyNames": {
+        "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        "not": {"pattern": f"^({'|'.join(map(anycase, _SET_BY_CLIENT))})$"},
+    },
+    "additionalProperties": {
+        "type": "string",
+        "pattern": r"^[^\u0000-\u0008\u000a-\u001f\u007f]*$",
+    },
+    "examples": [{"Accept": "application/json"}],
+}
+
+
+@accepts(_HEADERS_SCHEMA)
 def headers(value: object) -> tuple[tuple[str, str], ...]:
     """Header names to values. A value is never shown: it is often a token."""
     form = 'a table of header names to strings, like { Accept = "application/json" }'
@@ -148,6 +192,20 @@ def headers(value: object) -> tuple[tuple[str, str], ...]:
 _STATUS = re.compile(r"([1-5])xx|([0-9]{3})(?:-([0-9]{3}))?", re.IGNORECASE)
 
 
+_STATUS_SCHEMA: JsonSchema = {
+    "anyOf": [
+        {"type": "integer", "minimum": 100, "maximum": 599},
+        {"type": "string", "pattern": "^([1-5][Xx][Xx]|[1-5][0-9]{2}(-[1-5][0-9]{2})?)$"},
+    ]
+}
+
+
+@accepts(
+    {
+        "anyOf": [_STATUS_SCHEMA, {"type": "array", "items": _STATUS_SCHEMA, "minItems": 1}],
+        "examples": [["2xx"]],
+    }
+)
 def expect_status(value: object) -> tuple[StatusRange, ...]:
     form = 'a list of status codes 100-599 or ranges like "2xx" or "200-299"'
     items = value if isinstance(value, list) else [value]
@@ -170,6 +228,16 @@ def expect_status(value: object) -> tuple[StatusRange, ...]:
     return tuple(ranges)
 
 
+@accepts(
+    {
+        "type": "string",
+        "anyOf": [
+            {"pattern": f"^{HOST_NAME_PATTERN}$"},
+            {"pattern": r"^[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(%[^\s/\[\]]+)?$"},  # IPv6, no brackets
+        ],
+        "examples": ["db.internal"],
+    }
+)
 def host(value: object) -> str:
     problem = f'must be a host name or IP address like "db.internal", got {show(value)}'
     if not isinstance(value, str) or not value or re.search(r"[\s/\[\]]", value):
@@ -188,6 +256,13 @@ def host(value: object) -> str:
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):([0-9]{1,5})")
 
 
+@accepts(
+    {
+        "type": "string",
+        "pattern": r"^((\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]*):(0{1,5}|" + PORT_PATTERN + "))?$",
+        "examples": ["127.0.0.1:9464"],
+    }
+)
 def listen(value: object) -> str:
     form = '"host:port" like "127.0.0.1:9464", or "" to turn the HTTP endpoints off'
     match = _LISTEN.fullmatch(value) if isinstance(value, str) else None

@@ -13,11 +13,23 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.config.values import Invalid, quote, show
+from monitor.config.values import Invalid, accepts, quote, show
 
 HORIZON_YEARS = 5
 
 
+# A date-time that ends in a UTC offset (a TOML offset date-time reaches a JSON Schema as text).
+DATETIME_PATTERN = r"^[0-9]{4}.*[0-9]([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:?[0-9]{2}(\.[0-9]+)?)?)?)$"
+
+
+@accepts(
+    {
+        "type": "string",
+        "pattern": DATETIME_PATTERN,
+        "examples": ["2026-12-01T02:00:00Z"],
+        "description": "An RFC 3339 date-time with a UTC offset, as a TOML date-time or a string.",
+    }
+)
 def datetime(value: object) -> dt.datetime:
     form = 'an RFC 3339 date-time with a timezone, like "2026-12-01T02:00:00Z"'
     moment = value
@@ -32,6 +44,7 @@ def datetime(value: object) -> dt.datetime:
         raise Invalid(f"must fall within the years 1-9999 in UTC, got {show(value)}") from None
 
 
+@accepts({"type": "string", "minLength": 1, "examples": ["Europe/Berlin"]})
 def timezone(value: object) -> str:
     try:
         ZoneInfo(value)  # type: ignore[arg-type]
@@ -73,6 +86,14 @@ def _cron_weekdays(field: str) -> str:
     return ",".join(days)
 
 
+@accepts(
+    {
+        "type": "string",
+        "pattern": r"^\s*\S+\s+\S+\s+\S+\s+\S+\s+[^\s/]+\s*$",  # no steps in the weekday
+        "examples": ["0 2 * * sun"],
+        "description": '5 fields "minute hour day month weekday"; weekdays 0-7 or sun-sat.',
+    }
+)
 def cron(value: object) -> str:
     form = '5 fields "minute hour day month weekday", like "0 2 * * sun"'
     fields = value.split() if isinstance(value, str) else []

@@ -17,12 +17,16 @@ import string
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 Parser = Callable[[object], Any]
+JsonSchema = dict[str, Any]
+_P = TypeVar("_P", bound=Callable[..., Any])
 
 DURATION_FORM = 'a number and a unit (ms, s, m, h, d) like "250ms", "30s", "5m", "2h" or "14d"'
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+# parse_duration's rule as one pattern: the parts, joined, with nothing between or around them.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 DAY = 86400.0
 YEAR = 365 * DAY
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -30,6 +34,36 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 class Invalid(Exception):
     """A refused value; the message is the problem, worded as what would be accepted."""
+
+
+def accepts(schema: JsonSchema) -> Callable[[_P], _P]:
+    """Marks a parser with the JSON Schema of what it takes, for `monitor schema`.
+
+    The fragment says as much of the parser's rule as a schema can, never more: an editor must
+    accept every value the loader does. What it cannot say (a duration's bounds, a host's
+    length) stays the parser's alone. `examples` holds one value the parser takes.
+    """
+
+    def mark(parse: _P) -> _P:
+        parse.__dict__["schema"] = schema
+        return parse
+
+    return mark
+
+
+def schema_of(parser: Parser) -> JsonSchema:
+    """The JSON Schema fragment of `parser`; LookupError names a parser that has none."""
+    schema = getattr(parser, "schema", None)
+    if not isinstance(schema, dict):
+        name = getattr(parser, "__qualname__", repr(parser))
+        raise LookupError(f"parser {name} has no JSON Schema: mark it with @accepts(...)")
+    return schema
+
+
+def anycase(word: str) -> str:
+    """A regular expression for `word` in any case, as JSON Schema patterns take no flags."""
+    assert re.fullmatch(r"[A-Za-z0-9-]+", word), word  # nothing to escape, in any dialect
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 
 
 def quote(text: str) -> str:
@@ -85,7 +119,17 @@ def slugify(name: str) -> str:
 def duration(minimum: float, maximum: float, *, inclusive: bool) -> Parser:
     """A duration from `minimum` (itself too if `inclusive`) to `maximum`."""
     bound = f"at least {fmt_duration(minimum)}" if inclusive else "more than 0"
+    example = "30s" if minimum < 30 <= maximum else fmt_duration(maximum)
 
+    @accepts(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "examples": [example],
+            "description": f'A duration like "30s" (ms, s, m, h, d), {bound}, '
+            f"at most {fmt_duration(maximum)}.",
+        }
+    )
     def parse(value: object) -> float:
         try:
             seconds = parse_duration(value)  # type: ignore[arg-type]
@@ -103,6 +147,7 @@ def duration(minimum: float, maximum: float, *, inclusive: bool) -> Parser:
 def integer(low: int, high: int) -> Parser:
     bound = f"{low}-{high}"
 
+    @accepts({"type": "integer", "minimum": low, "maximum": high, "examples": [low]})
     def parse(value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise Invalid(f"must be an integer {bound}, got {show(value)}")
@@ -117,6 +162,12 @@ def auto_or_integer(low: int, high: int) -> Parser:
     """An integer from `low` to `high`, or "auto" (None: the daemon decides)."""
     forms = f'"auto" or an integer {low}-{high}'
 
+    @accepts(
+        {
+            "anyOf": [{"const": "auto"}, {"type": "integer", "minimum": low, "maximum": high}],
+            "examples": ["auto"],
+        }
+    )
     def parse(value: object) -> int | None:
         if value == "auto":
             return None
@@ -128,8 +179,23 @@ def auto_or_integer(low: int, high: int) -> Parser:
 
 
 TEMPLATE_FIELDS = ("component", "status", "reason", "since", "until")
+# Text, {{ and }}, and plain {field}s; at least one part that is not blank.
+_TEMPLATE_PART = r"\{\{|\}\}|\{(" + "|".join(TEMPLATE_FIELDS) + r")\}"
+TEMPLATE_PATTERN = (
+    rf"^([^{{}}]|{_TEMPLATE_PART})*([^{{}}\s]|{_TEMPLATE_PART})([^{{}}]|{_TEMPLATE_PART})*$"
+)
 
 
+@accepts(
+    {
+        "type": "string",
+        "pattern": TEMPLATE_PATTERN,
+        "examples": ["{component}: {status}"],
+        "description": "Text with the fields "
+        + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+        + ", written plain; {{ and }} for braces.",
+    }
+)
 def template(value: object) -> str:
     """Text with {fields} from TEMPLATE_FIELDS, like "{component}: {status}"."""
     if not isinstance(value, str) or not value.strip():
@@ -162,6 +228,14 @@ def number(low: float, high: float, example: str) -> Parser:
     since nan passes no comparison and would pass any bound written the other way round."""
     bound = f"from {low:g} to {high:g}, like {example}"
 
+    @accepts(
+        {
+            "type": "number",
+            "minimum": low,
+            "maximum": high,
+            "examples": [float(example.split()[0])],
+        }
+    )
     def parse(value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Invalid(f"must be a number {bound}, got {show(value)}")
@@ -178,6 +252,7 @@ fraction = number(0, 1, "0.3")  # a share, like 0.3 for 30%
 
 
 def choice(*choices: str) -> Parser:
+    @accepts({"type": "string", "enum": list(choices), "examples": [choices[0]]})
     def parse(value: object) -> str:
         if value not in choices:
             raise Invalid(f"must be one of {', '.join(map(quote, choices))}, got {show(value)}")
@@ -186,24 +261,38 @@ def choice(*choices: str) -> Parser:
     return parse
 
 
+@accepts({"type": "boolean", "examples": [True]})
 def boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise Invalid(f"must be true or false, got {show(value)}")
     return value
 
 
+@accepts({"type": "string", "examples": ["PING"]})
 def text(value: object) -> str:
     if not isinstance(value, str):
         raise Invalid(f"must be a string, got {show(value)}")
     return value
 
 
+NONBLANK = r"\S"  # a string that is not only whitespace
+
+
+@accepts({"type": "string", "pattern": NONBLANK, "examples": ["ok"]})
 def nonempty(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"must be a non-empty string, got {show(value)}")
     return value
 
 
+@accepts(
+    {
+        "type": "string",
+        "pattern": r"^[^\u0000]*[^\s\u0000][^\u0000]*$",
+        "examples": ["state/monitor.db"],
+        "description": "A path; relative to the config file's folder, ~ expanded.",
+    }
+)
 def path(value: object) -> Path:
     text = nonempty(value)
     if "\0" in text:  # no file system takes one; os.open would raise ValueError
@@ -224,6 +313,16 @@ _SIZE_UNITS = {
 }
 
 
+@accepts(
+    {
+        "anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+            {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?([KkMmGg][Ii]?[Bb]|[Bb])?$"},
+        ],
+        "examples": ["64KiB"],
+        "description": 'Bytes, or a size like "64KiB" or "1MB", from 1 byte to 1GiB.',
+    }
+)
 def size(value: object) -> int:
     """Bytes, from 1 to MAX_SIZE: a number, or a string with a unit like "64KiB"."""
     count: float = 0
@@ -242,6 +341,14 @@ def size(value: object) -> int:
 OUTAGE_STATUSES = ("major_outage", "partial_outage", "degraded_performance")
 
 
+@accepts(
+    {
+        "type": "array",
+        "items": {"type": "string", "enum": list(OUTAGE_STATUSES)},
+        "uniqueItems": True,
+        "examples": [["major_outage", "partial_outage"]],
+    }
+)
 def outage_statuses(value: object) -> tuple[str, ...]:
     """A list of distinct outage statuses, like ["major_outage", "partial_outage"]; [] is none."""
     choices = ", ".join(map(quote, OUTAGE_STATUSES))
@@ -262,6 +369,17 @@ def outage_statuses(value: object) -> tuple[str, ...]:
 MAX_PUBLIC_NAME = 255  # an incident's name on Statuspage and Cachet holds at most 255
 
 
+_CONTROL = r"\u0000-\u001f\u007f-\u009f\u2028\u2029"  # a line of printable text holds none
+
+
+@accepts(
+    {
+        "type": "string",
+        "pattern": rf"^[^{_CONTROL}]*[^{_CONTROL}\s][^{_CONTROL}]*$",
+        "maxLength": MAX_PUBLIC_NAME,
+        "examples": ["Payments"],
+    }
+)
 def public_name(value: object) -> str:
     """A name for the public page: one line of printable text, at most MAX_PUBLIC_NAME long."""
     if (
@@ -277,6 +395,10 @@ def public_name(value: object) -> str:
     return value.strip()
 
 
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+@accepts({"type": "string", "pattern": SLUG_PATTERN, "examples": ["payment-api"]})
 def slug(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
         raise Invalid(
@@ -292,6 +414,7 @@ def env_var(example: str, secret: str) -> Parser:
     Never shows the value: people paste the secret itself here.
     """
 
+    @accepts({"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$", "examples": [example]})
     def parse(value: object) -> str:
         if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise Invalid(
@@ -307,8 +430,10 @@ env_name = env_var("STATUSPAGE_API_KEY", "the key")
 
 _CLUSTER_NAME = re.compile(r"[A-Za-z0-9._-]{1,63}", re.ASCII)
 CLUSTER_NAME_FORM = 'must be 1-63 characters of letters, digits, ".", "_" and "-"'
+_CLUSTER_NAME_SCHEMA: JsonSchema = {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,63}$"}
 
 
+@accepts({**_CLUSTER_NAME_SCHEMA, "examples": ["eu-west"]})
 def cluster_name(value: object) -> str:
     """A cluster node's or location's name, like "web-1" or "eu-west": short, and safe in a
     log line, a metric label and a database row without quoting."""
@@ -320,6 +445,16 @@ def cluster_name(value: object) -> str:
 MAX_LOCATIONS = 32  # a component probed from more places than this is a mistake, not a plan
 
 
+@accepts(
+    {
+        "type": "array",
+        "items": _CLUSTER_NAME_SCHEMA,
+        "minItems": 1,
+        "maxItems": MAX_LOCATIONS,
+        "uniqueItems": True,
+        "examples": [["eu-west", "us-east"]],
+    }
+)
 def locations(value: object) -> tuple[str, ...]:
     """A component's probe locations: 1 to MAX_LOCATIONS distinct names, each as [cluster]
     location takes it, like ["eu-west", "us-east"]."""
@@ -345,6 +480,14 @@ def node_from_host(hostname: str) -> str:
     return name or "node"
 
 
+@accepts(
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "minItems": 1,
+        "examples": [["payment-api"]],
+    }
+)
 def ids(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise Invalid(f'must be a list of component ids like ["payment-api"], got {show(value)}')
