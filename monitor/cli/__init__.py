@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import click
 
-from monitor import __version__
-from monitor.cli import history, importer, run, status
+from monitor.cli import completion, history, importer, run, status
+
+
+def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """--version: the version and the build around it (monitor/build.py), then exit."""
+    if not value or ctx.resilient_parsing:
+        return
+    from monitor.build import build_info
+
+    click.echo("\n".join(build_info().lines()))
+    ctx.exit()
 
 
 @click.group()
-@click.version_option(__version__, prog_name="monitor")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version, the commit, Python and the libraries, and exit.",
+)
 def main() -> None:
     """A synthetic uptime monitor that keeps a public status page honest.
 
@@ -33,5 +49,6 @@ main.add_command(history.history)
 main.add_command(history.incidents)
 main.add_command(history.export)
 main.add_command(status.status)
+main.add_command(completion.completion)
 
 __all__ = ["main"]

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from monitor import reports
+from monitor.cli.completion import complete_file
 from monitor.config import ConfigError, load_config, resolve_config_path
 from monitor.model import Config
 from monitor.store import Store, StoreError
@@ -24,6 +25,7 @@ config_option = click.option(
     "config_path",
     metavar="PATH",
     help="Config file. Default: $MONITOR_CONFIG, else ./checks.toml.",
+    shell_complete=complete_file,
 )
 
 

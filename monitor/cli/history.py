@@ -20,6 +20,7 @@ from monitor.cli.common import (
     reading,
     window_options,
 )
+from monitor.cli.completion import complete_components
 from monitor.cli.output import Column, Layout, console, day_bar, day_legend, literal, styled
 from monitor.model import Config
 
@@ -60,7 +61,7 @@ def _duration(seconds: float | None) -> str:
 
 @click.command()
 @config_option
-@click.argument("components", nargs=-1)
+@click.argument("components", nargs=-1, shell_complete=complete_components)
 @window_options("30d")
 @click.option(
     "--location",
@@ -204,7 +205,9 @@ def incidents(config_path: str | None, since: str, until: str, tz: str, as_json:
 @click.command()
 @config_option
 @window_options("1d")
-@click.option("--component", help="Only this component's checks.")
+@click.option(
+    "--component", help="Only this component's checks.", shell_complete=complete_components
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["csv", "json"]), default="json", show_default=True
 )

@@ -9,6 +9,9 @@
   note (an incident's reason, a probe's error) printed under it in one piece: the terminal
   wraps it, and a pipe gets the whole text on one line, to read or grep.
 - Statuses read without colour too (a pipe, NO_COLOR): the day bar has a character per status.
+- Plain where colour is off: into a pipe or a file, with NO_COLOR (any value but empty) or on
+  a dumb terminal, no escape sequence at all (not even bold) and no box-drawing character (the
+  rule under a header is ASCII); FORCE_COLOR turns both on, into a pipe too, unless NO_COLOR.
 """
 
 from __future__ import annotations
@@ -69,9 +72,19 @@ def literal(value: str, style: str = "") -> Text:
 
 
 def console() -> Console:
-    """Colour only on a terminal and never with NO_COLOR (rich reads both); no highlighting
-    guessed into text that is not ours."""
-    return Console(highlight=False)
+    """Colour only on a terminal (or with FORCE_COLOR), never with NO_COLOR, which also drops
+    bold, dim and italic (rich alone keeps those); no highlighting guessed into text that is
+    not ours."""
+    out = Console(highlight=False)
+    if out.no_color:
+        out = Console(highlight=False, color_system=None)
+    return out
+
+
+def fancy(out: Console) -> bool:
+    """Whether `out` may draw with box characters: only where it shows colour, so a pipe, a
+    file, NO_COLOR and a dumb terminal get ASCII."""
+    return out.color_system is not None and out.encoding.lower().startswith("utf")
 
 
 def styled(value: str | None) -> Text:
@@ -147,7 +160,8 @@ class Layout:
             lines.append(Text(self.title.center(total).rstrip(), style="italic"))
         if self.header:
             lines.append(self._line([Text(c.header, style="bold") for c in self.columns], widths))
-            lines.append(Text("─" * min(total, self.width), style="dim"))
+            rule = "─" if fancy(out) else "-"
+            lines.append(Text(rule * min(total, self.width), style="dim"))
         for row in self.rows:
             lines.append(self._line(row.cells, widths))
             if row.note is not None:

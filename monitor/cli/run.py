@@ -15,6 +15,7 @@ from rich.text import Text
 
 from monitor import logs
 from monitor.cli.common import check_components, config_option, load, store_failed
+from monitor.cli.completion import complete_components
 from monitor.cli.output import Column, Layout, console, literal
 from monitor.config import ConfigError, Invalid, cluster_name
 from monitor.lock import DaemonLock, LockError, LockHeld
@@ -163,7 +164,7 @@ CHECK_COLUMNS = (  # a failed probe's error goes under its row, whole
 
 @click.command()
 @config_option
-@click.argument("components", nargs=-1)
+@click.argument("components", nargs=-1, shell_complete=complete_components)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def check(config_path: str | None, components: tuple[str, ...], as_json: bool) -> None:
     """Probe every check once (or only those of COMPONENTS) and print the results.
