@@ -297,7 +297,11 @@ def path(value: object) -> Path:
     text = nonempty(value)
     if "\0" in text:  # no file system takes one; os.open would raise ValueError
         raise Invalid("must be a path, which cannot hold a NUL character (U+0000)")
-    return Path(text).expanduser()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # "~name/..." where no user is called name
+        user = text.split("/", 1)[0]
+        raise Invalid(f"starts with {quote(user)}, but there is no such user here") from None
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)([kmg]i?b|b)?", re.IGNORECASE | re.ASCII)
