@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli import completion, history, importer, run, status
+from monitor.cli import completion, history, importer, report, run, status
 
 
 def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -48,6 +48,7 @@ main.add_command(importer.import_)
 main.add_command(history.history)
 main.add_command(history.incidents)
 main.add_command(history.export)
+main.add_command(report.report)
 main.add_command(status.status)
 main.add_command(completion.completion)
 
