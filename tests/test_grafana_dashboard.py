@@ -4,7 +4,8 @@ Two `monitor run` daemons (one per check, one with metrics_per_check = false) pr
 targets; a real `prometheus` scrapes them every second into an empty TSDB. Then every PromQL
 expression of the dashboard (panel targets, annotations, template variables) is run through the
 HTTP API, with the template variables filled in as Grafana would: each must parse, return what
-the daemons have produced, and name only metrics a daemon exports.
+the daemons have produced (the reload annotation after a SIGHUP), and name only metrics a daemon
+exports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import datetime as dt
 import json
 import math
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -43,8 +45,8 @@ BUILTINS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h", "__ra
 # PromQL words that are not metric names.
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
 GROUPING = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)"
-# Expressions that may rightly be empty on a fresh daemon: reloads seen in the window.
-MAY_BE_EMPTY = {"annotation 'Config reloaded'"}
+# The annotation that has something to show only once a daemon has reloaded its config.
+RELOADS = "annotation 'Config reloaded'"
 DAYS_LEFT = 10
 SERIES = (
     "monitor_probe_duration_seconds_count"  # the TLS target's certificate expires in this many days
@@ -295,8 +297,9 @@ def http_check(name: str, url: str) -> str:
 
 def start_daemons(
     tmp_path: Path, target: Target, tls_port: int, daemons: Callable[..., DaemonProcess]
-) -> list[int]:
-    """Per check: web (home, tls) and broken (api, answering 500); per component: grouped."""
+) -> list[tuple[DaemonProcess, int]]:
+    """Per check: web (home, tls) and broken (api, answering 500); per component: grouped.
+    Each daemon with the port of its /metrics."""
     target.set("/api", status=500)
     ports = [free_port(), free_port()]
     per_check = config(
@@ -315,10 +318,11 @@ def start_daemons(
         + http_check("two", f"{target.url}/two"),
         extra="metrics_per_check = false\n",
     )
-    for name, text in (("a", per_check), ("b", per_component)):
+    started = []
+    for name, text, port in (("a", per_check, ports[0]), ("b", per_component, ports[1])):
         (tmp_path / name).mkdir()
-        daemons(write_config(tmp_path / name, text), "--log-format", "json")
-    return ports
+        started.append((daemons(write_config(tmp_path / name, text), "--log-format", "json"), port))
+    return started
 
 
 def exported(port: int) -> set[str]:
@@ -345,21 +349,25 @@ def test_every_expression_runs_on_prometheus_against_the_daemons(
     expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=DAYS_LEFT)
     cert = ca.issue_cert("127.0.0.1", not_after=expires)
     with tls_target(cert) as tls_port:
-        ports = start_daemons(tmp_path, target, tls_port, daemons)
-        prometheus = Prometheus(binary, tmp_path / "prometheus", [f"127.0.0.1:{p}" for p in ports])
+        started = start_daemons(tmp_path, target, tls_port, daemons)
+        urls = [f"127.0.0.1:{port}" for _, port in started]
+        prometheus = Prometheus(binary, tmp_path / "prometheus", urls)
         try:
             wait_for(prometheus.ready, 60, "Prometheus to be ready", every=0.1)
-            check_dashboard(dashboard, prometheus, ports, expires.timestamp())
+            check_dashboard(dashboard, prometheus, started, expires.timestamp())
         finally:
             prometheus.stop()
 
 
 def check_dashboard(
-    dashboard: JSON, prometheus: Prometheus, ports: list[int], expires: float
+    dashboard: JSON,
+    prometheus: Prometheus,
+    started: list[tuple[DaemonProcess, int]],
+    expires: float,
 ) -> None:
     everything = {"component": ".*", "check": ".*"}  # "All", as allValue says
     exprs = expressions(dashboard)
-    must_fill = [e for e in exprs if e.where not in MAY_BE_EMPTY]
+    must_fill = [e for e in exprs if e.where != RELOADS]
     empty: list[Expr] = []
 
     def scraped_enough() -> bool:
@@ -380,6 +388,11 @@ def check_dashboard(
         wait_for(scraped_enough, 90, "Prometheus to have scraped both daemons", every=0.25)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; still empty: {empty}") from None
+    # A reload, once Prometheus has seen the daemon before it, is marked.
+    started[0][0].signal(signal.SIGHUP)
+    reloads = [fill(e.promql, everything) for e in exprs if e.where == RELOADS]
+    assert reloads, "the dashboard marks reloads"
+    wait_for(lambda: all(prometheus.query(r) for r in reloads), 30, "the reload's annotation")
 
     # The template variables' own queries, through the label values API as Grafana runs them.
     queries = variable_queries(dashboard)
@@ -395,11 +408,10 @@ def check_dashboard(
     for expr in exprs:
         results[expr.promql] = prometheus.query(fill(expr.promql, everything))
         chosen = prometheus.query(fill(expr.promql, picked))
-        if expr in must_fill:
-            assert results[expr.promql] and chosen, expr
+        assert results[expr.promql] and chosen, expr
 
     # Every metric it names is one a daemon exports.
-    names = exported(ports[0]) | exported(ports[1])
+    names = exported(started[0][1]) | exported(started[1][1])
     used = set().union(*(metric_names(e.promql) for e in exprs))
     used |= {metric_names(label_values(query)[0]).pop() for query in queries.values()}
     assert used - names == set(), f"not exported by the daemon: {sorted(used - names)}"
