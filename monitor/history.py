@@ -52,6 +52,27 @@ def percentile(counts: Sequence[int], q: float) -> float | None:
     return float(BUCKETS_MS[-1])
 
 
+def percentiles(counts: Sequence[int], qs: Sequence[float]) -> list[float | None]:
+    """`percentile` of each of `qs` (ascending), in one pass over the counts: a report asks
+    for three of every day."""
+    assert list(qs) == sorted(qs), qs
+    total = sum(counts)
+    if total == 0:
+        return [None] * len(qs)
+    ranks = [q * total for q in qs]
+    out: list[float | None] = []
+    seen = 0
+    for index, count in enumerate(counts):
+        if not count:
+            continue
+        seen += count
+        while len(out) < len(ranks) and seen >= ranks[len(out)]:
+            out.append(float(BUCKETS_MS[min(index, len(BUCKETS_MS) - 1)]))
+        if len(out) == len(ranks):
+            return out
+    return out + [float(BUCKETS_MS[-1])] * (len(ranks) - len(out))
+
+
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     """A change of a component's own status, as stored in `transitions`."""
@@ -264,7 +285,5 @@ def latency_by_day(
     days = [[0] * N_BUCKETS for _ in starts]
     for start, counts in series:
         index = min(max(0, bisect.bisect_right(starts, start) - 1), len(days) - 1)
-        day = days[index]
-        for bucket, count in enumerate(counts):
-            day[bucket] += count
+        days[index] = [a + b for a, b in zip(days[index], counts, strict=True)]
     return days

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, overload
 
 from monitor.announce import Announced
-from monitor.history import Period, Summary, percentile
+from monitor.history import Period, Summary, percentiles
 from monitor.incidents import Remote
 from monitor.model import Component, check_key
 from monitor.state import CheckStatus, ComponentStatus
@@ -187,11 +187,8 @@ def history_document(
 
 
 def _percentiles(buckets: Sequence[int]) -> dict[str, float | None]:
-    return {
-        "p50": percentile(buckets, 0.50),
-        "p95": percentile(buckets, 0.95),
-        "p99": percentile(buckets, 0.99),
-    }
+    p50, p95, p99 = percentiles(buckets, (0.50, 0.95, 0.99))
+    return {"p50": p50, "p95": p95, "p99": p99}
 
 
 def _ratio(value: float | None) -> float | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import struct
 import subprocess
 import zlib
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.history import N_BUCKETS, latency_by_day
+from monitor.history import N_BUCKETS, latency_by_day, percentile, percentiles
 from monitor.model import check_key
 from monitor.state import ComponentTransition, Status
 from monitor.store import Store, heartbeat, register_checks, save_transition
@@ -379,3 +380,14 @@ def png_facts(path: Path) -> tuple[int, int, int]:
             chunks += data[at + 8 : at + 8 + size]
         at += 12 + size
     return width, height, len(set(zlib.decompress(chunks)))
+
+
+QS = (0.0, 0.5, 0.95, 0.99, 1.0)
+
+
+def test_percentiles_in_one_pass_are_those_of_percentile() -> None:
+    rng = random.Random(17)
+    shapes = [[0] * N_BUCKETS, [0] * (N_BUCKETS - 1) + [3], [5] + [0] * (N_BUCKETS - 1)]
+    shapes += [[rng.choice((0, 0, 1, 7, 300)) for _ in range(N_BUCKETS)] for _ in range(2000)]
+    for counts in shapes:
+        assert percentiles(counts, QS) == [percentile(counts, q) for q in QS], counts

@@ -89,7 +89,9 @@ def history(
     start, end, zone = parse_window(since, until, tz)
     here = _location(config, location)
     with reading(config) as store:
-        document = reports.history(config, store, components, start, end, zone, time.time())
+        document = reports.history(
+            config, store, components, start, end, zone, time.time(), latency_per_day=as_json
+        )
     if here is not None:
         document = _with_location(document, here)
     if as_json:

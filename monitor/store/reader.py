@@ -220,14 +220,14 @@ class Store:
         if not check_ids:
             return []
         table, key, size = ("rollup_hour", "hour", 3600) if hourly else ("rollup_day", "day", 86400)
-        sums = ", ".join(f"total(b{i})" for i in range(N_LATENCY_BUCKETS))
+        sums = ", ".join(f"sum(b{i})" for i in range(N_LATENCY_BUCKETS))  # integers, never NULL
         marks = ", ".join("?" * len(check_ids))
         rows = self._rows(
             f"SELECT {key}, {sums} FROM {table} WHERE check_id IN ({marks}) "
             f"AND {key} >= ? AND {key} < ? GROUP BY {key} ORDER BY {key}",
             [*check_ids, int(since // size), int(-(-until // size))],
         )
-        return [(float(row[0] * size), [int(v or 0) for v in row[1:]]) for row in rows]
+        return [(float(row[0] * size), list(row[1:])) for row in rows]
 
     def published(self, publisher: str) -> list[tuple[str, str, float]]:
         """(component, incident id, start) of every incident the publisher created on the page
