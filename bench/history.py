@@ -138,7 +138,8 @@ def fill(path: Path, now: float) -> dict[str, float]:
                     ],
                 )
         conn.execute(
-            "INSERT INTO runs VALUES (?, ?)", [int((now - 366 * DAY) * 1000), int(now * 1000)]
+            "INSERT INTO runs (started, last_seen) VALUES (?, ?)",
+            [int((now - 366 * DAY) * 1000), int(now * 1000)],
         )
     fill_s = time.perf_counter() - started
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
