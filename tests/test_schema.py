@@ -594,19 +594,19 @@ def test_the_schema_takes_these_values_as_the_parser_does(
 
 
 def test_monitor_schema_prints_the_generated_schema(tmp_path: Path) -> None:
-    from monitor.cli.schema import schema as main
+    from monitor.cli import main
 
     runner = CliRunner()
-    result = runner.invoke(main, [], catch_exceptions=False)
+    result = runner.invoke(main, ["schema"], catch_exceptions=False)
     assert result.exit_code == 0
     assert json.loads(result.output) == SCHEMA
     assert result.output == dumps(SCHEMA)
 
     written = tmp_path / "checks.schema.json"
-    result = runner.invoke(main, ["-o", str(written)], catch_exceptions=False)
+    result = runner.invoke(main, ["schema", "-o", str(written)], catch_exceptions=False)
     assert result.exit_code == 0 and result.output == ""
     assert written.read_text(encoding="utf-8") == dumps(SCHEMA)
 
-    result = runner.invoke(main, ["-o", str(tmp_path / "no" / "such" / "dir.json")])
+    result = runner.invoke(main, ["schema", "-o", str(tmp_path / "no" / "such" / "dir.json")])
     assert result.exit_code == 2
     assert "cannot write" in result.output

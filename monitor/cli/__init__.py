@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli import completion, history, importer, report, run, status
+from monitor.cli import completion, history, importer, report, run, schema, status
 
 
 def _version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -44,6 +44,7 @@ def main() -> None:
 main.add_command(run.run)
 main.add_command(run.validate)
 main.add_command(run.check)
+main.add_command(schema.schema)
 main.add_command(importer.import_)
 main.add_command(history.history)
 main.add_command(history.incidents)
