@@ -16,9 +16,11 @@ built from the tables:
 
 Every number has a lower and an upper bound, so that no value, however large, fails later in
 the scheduler or the database. A parser for a new kind of value goes in values.py (or
-network.py, schedule.py); a rule that spans keys, like timeout within interval, in the
-section's reader (components.check_timing for check keys). Then document the key in
-docs/configuration.md.
+network.py, schedule.py), marked with `values.accepts` and the JSON Schema of what it takes; a
+rule that spans keys, like timeout within interval, in the section's reader
+(components.check_timing for check keys), and in schema.py if a JSON Schema can say it. Then
+document the key in docs/configuration.md and give it a line in descriptions.py, which
+`monitor schema` shows in the editor (tests/test_schema.py fails without it).
 """
 
 from __future__ import annotations
