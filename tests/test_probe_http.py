@@ -697,12 +697,16 @@ def test_not_after_never_raises_on_garbage(cut: int, at: int, noise: bytes) -> N
     assert not_after(REAL_DER[:cut]) is None or cut == len(REAL_DER)
 
 
-async def test_the_session_exists_only_inside_the_context() -> None:
+async def test_the_dns_cache_exists_only_inside_the_context() -> None:
     context = ProbeContext()
     with pytest.raises(RuntimeError):
-        _ = context.session
+        await context.resolve("localhost", 80)
     async with context:
-        assert not context.session.closed
-        session = context.session
-    assert session.closed
+        assert await context.resolve("127.0.0.1", 80) == ["127.0.0.1"]
+        assert await context.resolve("[::1]", 80) == ["::1"]
+        first = await context.resolve("localhost", 80)
+        assert first and set(first) <= {"127.0.0.1", "::1"}
+        assert await context.resolve("localhost", 80) is first  # from the cache
+    with pytest.raises(RuntimeError):
+        await context.resolve("localhost", 80)
     assert set(PROBES) == {"http", "tcp"}

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
+import socket
 import ssl
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from time import perf_counter
 from types import TracebackType
-
-import aiohttp
 
 from monitor import __version__
 from monitor.model import Check, Component, ErrorKind, Outcome, ProbeResult
@@ -45,16 +45,18 @@ PROBES: dict[str, ProbeFn] = {
 }
 
 USER_AGENT = f"monitor/{__version__}"
+DNS_TTL = 10.0  # seconds an answer is kept
+DNS_CACHE_SIZE = 10_000  # names kept at most; past it the cache starts again
 
 log = logging.getLogger(__name__)
 
 
 class ProbeContext:
-    """What probes share: one HTTP session and two SSL contexts, made once, not per probe.
+    """What probes share, made once, not per probe: two SSL contexts, the User-Agent and a
+    cache of DNS answers (10 s, as a browser would keep them; failures are not kept).
 
-    The connector opens a fresh connection per request (`force_close`), so every probe pays
-    for, and measures, its own connect and handshake; it sets no limit of its own (`limit=0`)
-    because the caller bounds concurrency. Cookies are not kept: probes do not share state.
+    There is no connection pool: every HTTP probe opens a fresh connection, so it pays for, and
+    measures, its own connect and handshake. Nothing else is shared: no cookies.
 
     `ca_file` (PEM) adds CAs to the system's trust store; `ssl_context` replaces the
     verifying context altogether.
@@ -69,19 +71,13 @@ class ProbeContext:
     ) -> None:
         self._verifying = ssl_context if ssl_context is not None else verifying_context(ca_file)
         self._insecure = insecure_context()
-        self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
+        self.user_agent = user_agent
+        self._answers: dict[tuple[str, int], tuple[float, list[str]]] | None = None
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
         self._bugs_reported: set[tuple[object, ...]] = set()
 
     async def __aenter__(self) -> ProbeContext:
-        connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=10)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            response_class=http.CertCapturingResponse,
-            headers={"User-Agent": self._user_agent},
-            timeout=aiohttp.ClientTimeout(total=60.0),  # each probe sets its own
-        )
+        self._answers = {}
         return self
 
     async def __aexit__(
@@ -90,15 +86,42 @@ class ProbeContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._answers = None
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses of `host`, in the resolver's order: an IP literal as it is, a name from
+        the cache or the system's resolver (one lookup however many probes ask at once).
+        Raises OSError (socket.gaierror) when the name does not resolve."""
+        if self._answers is None:
             raise RuntimeError("ProbeContext is used outside 'async with'")
-        return self._session
+        if _is_ip(host):
+            return [host.strip("[]")]
+        key = (host, port)
+        loop = asyncio.get_running_loop()
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] > loop.time():
+            return cached[1]
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = loop.create_future()
+            self._lookups[key] = lookup
+            try:
+                infos = await loop.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+                )
+                addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+                if len(self._answers) > DNS_CACHE_SIZE:
+                    self._answers.clear()
+                self._answers[key] = (loop.time() + DNS_TTL, addresses)
+                lookup.set_result(addresses)
+            except BaseException as exc:
+                lookup.set_exception(exc)
+                lookup.exception()  # retrieved: nobody else may be waiting
+                raise
+            finally:
+                del self._lookups[key]
+            return addresses
+        return await asyncio.shield(lookup)
 
     def ssl_context(self, verify: bool) -> ssl.SSLContext:
         return self._verifying if verify else self._insecure
@@ -147,6 +170,14 @@ async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
     ):
         return dataclasses.replace(result, outcome=Outcome.SLOW)
     return result
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 def probe_keyed(

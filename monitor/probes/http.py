@@ -1,190 +1,268 @@
-"""The HTTP(S) probe: one request, its redirects, and a bounded look at the body."""
+"""The HTTP(S) probe: one request, its redirects, and a bounded look at the body.
+
+Each hop is one exchange on a fresh connection (`wire.Exchange`: asyncio's transport, llhttp's
+parser), so every probe pays for, and measures, its own DNS lookup (cached 10 s), connect and
+handshake. Redirects are followed here, as browsers and curl follow them: 301, 302 and 303 turn
+a POST into a GET (303 anything but HEAD), and once a redirect has left the origin (scheme, host
+and port) of the check's URL, none of the check's headers nor its URL credentials go any
+further, even back home.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import functools
 import ssl
-import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-import aiohttp
-from aiohttp import hdrs
 from yarl import URL
 
 from monitor.model import ErrorKind, HttpCheck, Outcome, ProbeResult
 from monitor.probes.build import http_problem
 from monitor.probes.errors import describe_os_error
-from monitor.probes.tls import describe_ssl_error, not_after, peer_der
+from monitor.probes.tls import not_after, peer_der
+from monitor.probes.wire import Closed, Decoder, Exchange, ProtocolError
 
 if TYPE_CHECKING:
-    from aiohttp.client_proto import ResponseHandler
-    from aiohttp.connector import Connection
+    from collections.abc import Awaitable, Callable
 
     from monitor.probes import ProbeContext
 
-# aiohttp's own deadline is a backstop only: it must never beat run_probe's, which reports it.
-_BACKSTOP = 1.0
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_GENERAL = ("host", "user-agent", "accept", "accept-encoding", "connection", "content-length")
 
 
-class Arrivals:
-    """When the transport handed the response over, in `perf_counter()` seconds: one stamp per
-    message (status line and headers) parsed, interim 1xx ones included, and the latest bytes.
+class Failed(Exception):
+    """A hop failed before its answer could be judged: the result to return."""
 
-    Taken in the protocol's `data_received`, which runs as soon as the selector reports the
-    socket readable, not when the probe's coroutine next gets a turn of a busy event loop.
-    """
-
-    __slots__ = ("last", "messages")
-
-    def __init__(self) -> None:
-        self.messages: list[float] = []
-        self.last: float | None = None
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind, self.message = kind, message
 
 
-def _stamp(protocol: ResponseHandler, arrivals: Arrivals) -> None:
-    """Stamps `arrivals` on every `data_received` of this connection's protocol, before aiohttp
-    parses the bytes. Weak, so the protocol's own attribute makes no reference cycle."""
-    deliver = type(protocol).data_received
-    ref = weakref.ref(protocol)
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """Where a request goes and what it sends."""
 
-    def data_received(data: bytes) -> None:
-        now = perf_counter()
-        handler = ref()
-        if handler is None:
-            return
-        queued = len(handler)  # parsed messages not yet read by the response
-        deliver(handler, data)
-        arrivals.last = now
-        arrivals.messages += [now] * (len(handler) - queued)
-
-    protocol.data_received = data_received  # type: ignore[method-assign]
-
-
-class CertCapturingResponse(aiohttp.ClientResponse):
-    """A response that keeps the peer certificate (DER) of the connection it arrived on, and
-    when its headers and its latest bytes arrived (`Arrivals`).
-
-    aiohttp releases the connection as soon as a response without a body has ended, often
-    before the caller sees it, so the certificate is taken while the response starts. Nothing
-    arrives before `start`: the request was written without a pause since the connection was
-    made, and the connection is never reused (`force_close`).
-    """
-
-    peer_der: bytes | None = None
-    headers_at: float | None = None
-    arrivals: Arrivals | None = None
-
-    async def start(self, connection: Connection) -> aiohttp.ClientResponse:
-        transport = connection.transport
-        if transport is not None:
-            self.peer_der = peer_der(transport.get_extra_info("ssl_object"))
-        protocol = connection.protocol
-        if protocol is None:
-            return await super().start(connection)
-        self.arrivals = arrivals = Arrivals()
-        _stamp(protocol, arrivals)
-        response = await super().start(connection)
-        read = len(arrivals.messages) - len(protocol)  # 1xx ones first, this one last
-        if read > 0:
-            self.headers_at = arrivals.messages[read - 1]
-        return response
+    url: URL
+    method: str
+    body: bytes | None
+    home: bool  # still at the origin of the check's URL: its headers and credentials go
 
 
 async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
     """Judge one request to `check.url`. The deadline is the caller's (see `run_probe`)."""
     start = perf_counter()
-    response: aiohttp.ClientResponse | None = None
+    first = _first_hop(check)
+    if isinstance(first, str):
+        return ProbeResult.failed(ErrorKind.CONFIG, first, perf_counter() - start)
+    hop, hops, der = first, 0, None
+    exchange: Exchange | None = None
     try:
-        async with ctx.session.request(
-            check.method,
-            check.url,
-            headers=check.headers or None,
-            data=check.body,
-            allow_redirects=check.follow_redirects,
-            # aiohttp counts the redirect that is one too many; 0 would mean "no limit".
-            max_redirects=check.max_redirects + 1,
-            ssl=ctx.ssl_context(check.tls_verify),
-            timeout=aiohttp.ClientTimeout(total=check.timeout + _BACKSTOP),
-            middlewares=(_headers_stay_home(check),) if check.headers else None,
-        ) as response:
-            return await _judge(check, response, start)
-    except TimeoutError:
-        raise
-    except (aiohttp.ClientError, OSError) as exc:
-        kind, message = _describe(exc, check)
-        return ProbeResult.failed(
-            kind,
-            message,
-            perf_counter() - start,
-            status_code=response.status if response is not None else None,
-            cert_expiry=_cert_expiry(response) if response is not None else None,
-        )
-    except ValueError as exc:  # UnicodeError too: aiohttp could not build or send a request
-        if response is not None:
-            raise  # judging the response: our own bug, which run_probe reports
-        if problem := http_problem(check):
-            return ProbeResult.failed(ErrorKind.CONFIG, problem, perf_counter() - start)
-        if isinstance(exc, UnicodeError) and check.follow_redirects:
-            # The check's own host encodes, so a redirect's did not.
-            message = "redirect to a host that cannot be looked up"
-            return ProbeResult.failed(ErrorKind.PROTOCOL, message, perf_counter() - start)
-        raise
+        while True:
+            exchange = await _send(check, ctx, hop)
+            if der is None and exchange.transport is not None:
+                der = peer_der(exchange.transport.get_extra_info("ssl_object"))
+            try:
+                await exchange.head()
+            except Closed as exc:
+                if exc.cause is not None:
+                    kind, message = describe_os_error(exc.cause, _host(hop.url), connecting=False)
+                    raise Failed(kind, message) from None
+                raise Failed(ErrorKind.RESET, str(exc)) from None
+            except ProtocolError as exc:
+                raise Failed(ErrorKind.PROTOCOL, str(exc)) from None
+            location = exchange.headers.get(b"location")
+            if not (check.follow_redirects and exchange.status in REDIRECTS and location):
+                break
+            exchange.close()
+            hops += 1
+            if hops > check.max_redirects:
+                raise Failed(ErrorKind.PROTOCOL, f"more than {check.max_redirects} redirects")
+            hop = _next_hop(hop, first.url, exchange.status, location)
+        return await _judge(check, exchange, start, not_after(der))
+    except Failed as failure:
+        return ProbeResult.failed(failure.kind, failure.message, perf_counter() - start)
+    finally:
+        if exchange is not None:
+            exchange.close()
 
 
-def _headers_stay_home(check: HttpCheck) -> aiohttp.ClientMiddlewareType:
-    """Drops the check's headers from every request after a redirect has left the origin (scheme,
-    host and port) of its URL, as browsers and curl drop credentials.
-
-    aiohttp drops only Authorization, so a key in X-Api-Key, or the check's own Host, would go to
-    whatever host a redirect names. Dropped for the rest of the chain, even back home: the way
-    back is the other host's choice, and aiohttp keeps Authorization dropped too.
-    """
-    names = [name for name, _ in check.headers]
-    home: URL | None = None
-    left = False
-
-    async def middleware(
-        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
-    ) -> aiohttp.ClientResponse:
-        nonlocal home, left
-        origin = request.url.origin()
-        home = home or origin
-        left = left or origin != home
-        if left:
-            for name in names:
-                request.headers.popall(name, None)
-            if hdrs.HOST not in request.headers and request.url.host_port_subcomponent:
-                request.headers[hdrs.HOST] = request.url.host_port_subcomponent
-        return await handler(request)
-
-    return middleware
+_FIRST_HOPS: dict[tuple[str, str, str | None, tuple[tuple[str, str], ...]], Hop | str] = {}
 
 
-async def _judge(check: HttpCheck, response: aiohttp.ClientResponse, start: float) -> ProbeResult:
-    status = response.status
-    expiry = _cert_expiry(response)
+def _first_hop(check: HttpCheck) -> Hop | str:
+    """The check's request, or why it cannot be built (kind config); worked out once."""
+    key = (check.url, check.method, check.body, check.headers)
+    hop = _FIRST_HOPS.get(key)
+    if hop is None:
+        if len(_FIRST_HOPS) > 1 << 17:
+            _FIRST_HOPS.clear()
+        hop = _FIRST_HOPS[key] = _build_first_hop(check)
+    return hop
+
+
+def _build_first_hop(check: HttpCheck) -> Hop | str:
+    if problem := http_problem(check):
+        return problem
+    try:
+        url = URL(check.url)
+        (url.raw_host or "").encode("idna")
+        _request_bytes(check.method, url, check.headers, None, "", home=True)
+    except ValueError:  # UnicodeError too: a URL, host or header that cannot be sent
+        return "cannot build the request: invalid url; fix url"
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        return "cannot build the request: url is not an http:// or https:// URL; fix url"
+    body = None if check.body is None else check.body.encode()
+    return Hop(url.with_fragment(None), check.method, body, home=True)
+
+
+def _next_hop(hop: Hop, home: URL, status: int, location: bytes) -> Hop:
+    """Where a redirect leads: `location` taken relative to the hop's URL."""
+    try:
+        url = URL(location.decode("utf-8", "surrogateescape"))
+        if not url.scheme:  # relative: taken from the hop's URL; an absolute one as it is
+            url = hop.url.join(url)
+        ok = url.scheme in ("http", "https") and bool(url.raw_host)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise Failed(ErrorKind.PROTOCOL, "redirect to an invalid or non-HTTP URL")
+    try:
+        (url.raw_host or "").encode("idna")
+    except UnicodeError:
+        raise Failed(ErrorKind.PROTOCOL, "redirect to a host that cannot be looked up") from None
+    method, body = hop.method, hop.body
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+    return Hop(
+        url.with_fragment(None), method, body, home=hop.home and url.origin() == home.origin()
+    )
+
+
+async def _send(check: HttpCheck, ctx: ProbeContext, hop: Hop) -> Exchange:
+    """Connects to the hop's host (each of its addresses in turn) and writes the request."""
+    url = hop.url
+    host, port = url.raw_host or "", url.port or (443 if url.scheme == "https" else 80)
+    secure = url.scheme == "https"
+    request = _request(check, hop, ctx.user_agent)
+    try:
+        addresses = await ctx.resolve(host, port)
+    except OSError as exc:
+        raise Failed(ErrorKind.DNS, f'cannot resolve host "{host}"') from exc
+    loop = asyncio.get_running_loop()
+    errors: list[OSError] = []
+    for address in addresses:
+        try:
+            _, exchange = await loop.create_connection(
+                lambda: Exchange(request, head_only=hop.method == "HEAD"),
+                address,
+                port,
+                ssl=ctx.ssl_context(check.tls_verify) if secure else None,
+                server_hostname=host.rstrip(".") if secure else None,
+            )
+            return exchange
+        except ssl.SSLError as exc:  # the handshake: another address would present the same
+            raise Failed(*describe_os_error(exc, host, connecting=True)) from None
+        except OSError as exc:
+            errors.append(exc)
+    raise Failed(*describe_os_error(_one(errors), host, connecting=True))
+
+
+def _one(errors: list[OSError]) -> OSError:
+    """The failures of a host's addresses as one, as asyncio folds them."""
+    if not errors:
+        return OSError("no address to connect to")
+    if len({str(exc) for exc in errors}) == 1:
+        return errors[0]
+    return OSError(f"Multiple exceptions: {', '.join(str(exc) for exc in errors)}")
+
+
+def _request(check: HttpCheck, hop: Hop, user_agent: str) -> bytes:
+    """The request's bytes: the check's own headers (at home only) beside ours."""
+    return _request_bytes(
+        hop.method,
+        hop.url,
+        check.headers if hop.home else (),
+        hop.body,
+        user_agent,
+        hop.home,
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _request_bytes(
+    method: str,
+    url: URL,
+    headers: tuple[tuple[str, str], ...],
+    body: bytes | None,
+    user_agent: str,
+    home: bool,
+) -> bytes:
+    own = {name.lower() for name, _ in headers}
+    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1"]
+    if "host" not in own:
+        lines.append(f"Host: {url.host_port_subcomponent}")
+    lines += [f"{name}: {value}" for name, value in headers]
+    if "user-agent" not in own:
+        lines.append(f"User-Agent: {user_agent}")
+    if "accept" not in own:
+        lines.append("Accept: */*")
+    if "accept-encoding" not in own:
+        lines.append("Accept-Encoding: gzip, deflate")
+    if home and (url.user or url.password) and "authorization" not in own:
+        pair = f"{url.user or ''}:{url.password or ''}".encode("latin-1")
+        lines.append(f"Authorization: Basic {base64.b64encode(pair).decode()}")
+    if body is not None:
+        if "content-type" not in own:
+            lines.append("Content-Type: text/plain; charset=utf-8")
+        lines.append(f"Content-Length: {len(body)}")
+    elif method in ("POST", "PUT", "PATCH"):
+        lines.append("Content-Length: 0")
+    lines.append("Connection: close")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+    return head + body if body else head
+
+
+async def _judge(
+    check: HttpCheck, exchange: Exchange, start: float, expiry: float | None
+) -> ProbeResult:
+    status = exchange.status
+    head_at = exchange.head_at if exchange.head_at is not None else perf_counter()
     if not any(status in accepted for accepted in check.expect_status):
         expected = ", ".join(str(accepted) for accepted in check.expect_status)
         return ProbeResult.failed(
             ErrorKind.STATUS,
             f"status {status}, expected {expected}",
-            _latency(response, start),
+            head_at - start,
             status_code=status,
             cert_expiry=expiry,
         )
     if check.expect_body is None:
-        return ProbeResult(
-            Outcome.OK, _latency(response, start), status_code=status, cert_expiry=expiry
+        return ProbeResult(Outcome.OK, head_at - start, status_code=status, cert_expiry=expiry)
+    decode = Decoder(exchange.headers.get(b"content-encoding", b""))
+
+    async def read() -> bytes:
+        return decode(await exchange.read())
+
+    try:
+        found, read_bytes = await contains(read, check.expect_body.encode(), check.max_body)
+    except ProtocolError as exc:
+        return ProbeResult.failed(
+            ErrorKind.PROTOCOL,
+            str(exc),
+            perf_counter() - start,
+            status_code=status,
+            cert_expiry=expiry,
         )
-    found, read = await contains(
-        response.content.readany, check.expect_body.encode(), check.max_body
-    )
-    latency = _latency(response, start, body=True)
+    latency = (exchange.last_at or perf_counter()) - start
     if not found:
         return ProbeResult.failed(
             ErrorKind.BODY,
-            f'body does not contain "{_clip(check.expect_body)}" (read {_size(read)})',
+            f'body does not contain "{_clip(check.expect_body)}" (read {_size(read_bytes)})',
             latency,
             status_code=status,
             cert_expiry=expiry,
@@ -192,16 +270,8 @@ async def _judge(check: HttpCheck, response: aiohttp.ClientResponse, start: floa
     return ProbeResult(Outcome.OK, latency, status_code=status, cert_expiry=expiry)
 
 
-def _latency(response: aiohttp.ClientResponse, start: float, *, body: bool = False) -> float:
-    """From the probe's start to the arrival of the response's headers, or with `body` of the
-    latest bytes when the body had been read, as the transport saw them (`Arrivals`): a busy
-    event loop that resumes the probe late does not lengthen it. Now, if nothing was stamped."""
-    at = None
-    if isinstance(response, CertCapturingResponse):
-        at = response.headers_at
-        if body and response.arrivals is not None:
-            at = response.arrivals.last
-    return (at if at is not None else perf_counter()) - start
+def _host(url: URL) -> str:
+    return url.raw_host or "?"
 
 
 async def contains(
@@ -229,53 +299,6 @@ async def contains(
         if keep:
             tail = chunk[-keep:] if len(chunk) >= keep else (tail + chunk)[-keep:]
     return False, seen
-
-
-def _describe(exc: BaseException, check: HttpCheck) -> tuple[ErrorKind, str]:
-    """aiohttp's exceptions in our words. Their own text may hold the URL, so it is not used."""
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return ErrorKind.DNS, f'cannot resolve host "{exc.host}"'
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        cause = exc.certificate_error
-        if isinstance(cause, ssl.SSLError):
-            return ErrorKind.TLS, describe_ssl_error(cause)
-        return ErrorKind.TLS, "TLS: certificate rejected"
-    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, TLS handshake
-        return describe_os_error(exc.os_error, exc.host, connecting=True)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return ErrorKind.PROTOCOL, f"more than {check.max_redirects} redirects"
-    if isinstance(exc, aiohttp.RedirectClientError):
-        return ErrorKind.PROTOCOL, "redirect to an invalid or non-HTTP URL"
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):  # the check's own
-        return ErrorKind.CONFIG, http_problem(check) or "cannot build the request: invalid url"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return ErrorKind.RESET, "server closed the connection without a full response"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return ErrorKind.PROTOCOL, "malformed or truncated response body"
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return ErrorKind.PROTOCOL, f"malformed response: {exc.message}"
-    if isinstance(exc, OSError):
-        return describe_os_error(exc, _host(check), connecting=False)
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return ErrorKind.RESET, "connection closed unexpectedly"
-    return ErrorKind.PROTOCOL, type(exc).__name__
-
-
-def _cert_expiry(response: aiohttp.ClientResponse) -> float | None:
-    """The first certificate seen on the way: the one for the URL the check names."""
-    hops: Iterable[aiohttp.ClientResponse] = (*response.history, response)
-    for hop in hops:
-        der = getattr(hop, "peer_der", None)
-        if der:
-            return not_after(der)
-    return None
-
-
-def _host(check: HttpCheck) -> str:
-    try:
-        return URL(check.url).host or "?"
-    except ValueError:
-        return "?"
 
 
 def _clip(text: str, width: int = 60) -> str:

@@ -1,0 +1,222 @@
+"""One HTTP/1.1 exchange on a fresh connection, on asyncio's own transport, parsed by llhttp.
+
+A probe needs far less than a general client: one request, the status and headers of the
+answer, at most a bounded look at the body, then the connection closed. aiohttp's client
+machinery (sessions, connectors, request and response objects, multidicts, tracing) cost about
+0.3 ms of CPU per probe more than the exchange itself (docs/performance.md); this is the
+exchange itself. llhttp (Node's parser, through `httptools`) parses; asyncio's protocol
+callbacks time it: the answer's arrival is stamped in `data_received`, as the selector reports
+the socket readable, not when a busy event loop next resumes the probe.
+
+`Exchange` is the protocol of one connection. `Response` is what a probe reads from it: the
+status, the headers it needs (Location, Content-Encoding), when they arrived, the peer's
+certificate, and the body through `read`, a chunk at a time with back-pressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import deque
+from time import perf_counter
+
+import httptools
+
+READ_AHEAD = 256 << 10  # bytes of body held before the socket is paused
+
+
+class ProtocolError(Exception):
+    """The peer's bytes are not HTTP/1.x, or its message broke off: `body` tells which part."""
+
+    def __init__(self, message: str, *, body: bool) -> None:
+        super().__init__(message)
+        self.body = body
+
+
+class Closed(Exception):
+    """The peer closed or reset the connection before a whole response head: `cause` is the
+    OSError of a reset, None for a clean close."""
+
+    def __init__(self, cause: OSError | None) -> None:
+        super().__init__("server closed the connection without a full response")
+        self.cause = cause
+
+
+class Exchange(asyncio.Protocol):
+    """Writes `request` once connected, parses the answer. The head is awaited with `head()`,
+    the body read with `read()`; both raise ProtocolError or Closed."""
+
+    def __init__(self, request: bytes, *, head_only: bool) -> None:
+        self._request = request
+        self._head_only = head_only  # a HEAD request: no body follows, whatever the headers say
+        self._parser = httptools.HttpResponseParser(self)
+        self._loop = asyncio.get_running_loop()
+        self._head: asyncio.Future[None] = self._loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.status = 0
+        self.headers: dict[bytes, bytes] = {}  # lower-cased names; the last of a repeated one
+        self._field = b""
+        self.head_at: float | None = None  # perf_counter() when the final head arrived
+        self.last_at: float | None = None  # ... and the latest bytes
+        self._chunks: deque[bytes] = deque()
+        self._buffered = 0
+        self._paused = False
+        self._complete = False  # the whole message was parsed
+        self._eof: BaseException | None | bool = False  # False: open; else why it ended
+        self._waiter: asyncio.Future[None] | None = None
+        self._interim = False  # the message being parsed is a 1xx one
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self._request)
+
+    def data_received(self, data: bytes) -> None:
+        now = perf_counter()
+        self.last_at = now
+        had_head = self._head.done()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # a 101 the probe did not ask for: its head is the answer
+        except httptools.HttpParserError as exc:
+            if self._head.done():  # the answer's head was whole: its body broke
+                self._fail(ProtocolError("malformed or truncated response body", body=True))
+            else:
+                self._fail(ProtocolError(_parser_message(exc), body=False))
+            return
+        if not had_head and self._head.done():
+            self.head_at = now
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport: a probe never writes after its request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._complete:
+            self._eof = True
+        elif not self._head.done():
+            cause = exc if isinstance(exc, OSError) else None
+            self._fail(Closed(cause))
+        elif self._delimited_by_close():
+            self._complete, self._eof = True, True
+        else:
+            self._eof = ProtocolError("malformed or truncated response body", body=True)
+        self._wake()
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.headers, self._field = {}, b""
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        self._interim = 100 <= status < 200 and status != 101
+        if self._interim:
+            return  # an Early Hints or a Continue: the answer is still to come
+        self.status = status
+        if not self._head.done():
+            self._head.set_result(None)
+        if self._head_only:
+            self._complete = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._interim or self._head_only:
+            return
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > READ_AHEAD and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        self._complete = True
+
+    # -- what the probe awaits --------------------------------------------------------------
+
+    async def head(self) -> None:
+        await self._head
+
+    async def read(self) -> bytes:
+        """The next chunk of the body, b"" at its end; raises ProtocolError if it broke off."""
+        while not self._chunks:
+            if self._complete:
+                return b""
+            if self._eof is not False:
+                if isinstance(self._eof, BaseException):
+                    raise self._eof
+                return b""
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered <= READ_AHEAD // 2 and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- inside -------------------------------------------------------------------------------
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._head.done():
+            self._head.set_exception(exc)
+            self._head.exception()  # retrieved: a probe cancelled meanwhile never reads it
+        elif self._eof is False:
+            self._eof = exc
+        if self.transport is not None:
+            self.transport.close()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _delimited_by_close(self) -> bool:
+        """The body runs until the connection closes: no length, not chunked."""
+        if b"content-length" in self.headers:
+            return False
+        return b"chunked" not in self.headers.get(b"transfer-encoding", b"").lower()
+
+
+def _parser_message(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return f"malformed response: {text}"
+
+
+class Decoder:
+    """The body's content-coding undone for a look at its text: gzip and deflate, as a client
+    that sent `Accept-Encoding` would; identity, and a coding it does not know, pass through."""
+
+    def __init__(self, coding: bytes) -> None:
+        coding = coding.strip().lower()
+        self._inflate: zlib._Decompress | None = None
+        if coding in (b"gzip", b"x-gzip"):
+            self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._deflate = coding == b"deflate"  # zlib-wrapped or raw: told by its first bytes
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if self._deflate and self._inflate is None and chunk:
+            wrapped = (
+                len(chunk) >= 2 and chunk[0] & 0x0F == 8 and (chunk[0] << 8 | chunk[1]) % 31 == 0
+            )
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        if self._inflate is None:
+            return chunk
+        try:
+            return self._inflate.decompress(chunk)
+        except zlib.error as exc:
+            raise ProtocolError("malformed or truncated response body", body=True) from exc
