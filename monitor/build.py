@@ -19,7 +19,16 @@ from typing import NamedTuple
 from monitor import __version__
 
 GIT_DEADLINE = 2.0  # seconds per git call; `monitor --version` must stay quick
-LIBRARIES = ("aiohttp", "asyncpg", "click", "rich", "prometheus-client", "sqlite-utils")
+LIBRARIES = (
+    "aiohttp",
+    "httptools",
+    "uvloop",
+    "asyncpg",
+    "click",
+    "rich",
+    "prometheus-client",
+    "sqlite-utils",
+)
 UNKNOWN = "unknown"
 
 

@@ -27,6 +27,7 @@ from monitor.engine import StatusEngine
 from monitor.health import daemon_status, database_problem, health, serve
 from monitor.ledger import SqliteLedger
 from monitor.logs import Redactor
+from monitor.loops import running_loop_name
 from monitor.maintenance import MaintenanceCalendar
 from monitor.metrics import DroppedCollector, LocationCollector, Metrics
 from monitor.model import Config, ProbeResult
@@ -305,7 +306,7 @@ class Daemon:
                 self.prober.add((key, rt.check.interval) for key, rt in self.checks.items())
                 self.prober.start()
                 log_started(self.config)
-                log.info("%s", self.sizing.describe())
+                log.info("%s, on %s's event loop", self.sizing.describe(), running_loop_name())
                 tasks = [
                     asyncio.create_task(self._maintenance_ticker(), name="maintenance"),
                     asyncio.create_task(self.notifier.watchdog(), name="watchdog"),

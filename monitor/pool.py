@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from monitor import loops
 from monitor.model import Check, ProbeResult
 from monitor.probes import ProbeContext, ResultFn, probe_keyed
 from monitor.scheduler import GRACE, ClockWatch, ProbeScheduler, ScheduleStats, StepFn
@@ -41,7 +42,7 @@ def _worker(
     # The daemon's process decides when to stop (systemd signals the whole group).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(_serve(conn, checks, concurrency, grace, clock))
+    loops.run(_serve(conn, checks, concurrency, grace, clock))
 
 
 async def _serve(

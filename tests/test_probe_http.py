@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import ssl
 import time
 import tracemalloc
@@ -702,10 +703,12 @@ async def test_the_dns_cache_exists_only_inside_the_context() -> None:
     with pytest.raises(RuntimeError):
         await context.resolve("localhost", 80)
     async with context:
-        assert await context.resolve("127.0.0.1", 80) == ["127.0.0.1"]
-        assert await context.resolve("[::1]", 80) == ["::1"]
+        [(family, *_, address)] = await context.resolve("127.0.0.1", 80)
+        assert (family, address) == (socket.AF_INET, ("127.0.0.1", 80))
+        [(family, *_, address)] = await context.resolve("[::1]", 8080)
+        assert (family, address) == (socket.AF_INET6, ("::1", 8080, 0, 0))
         first = await context.resolve("localhost", 80)
-        assert first and set(first) <= {"127.0.0.1", "::1"}
+        assert first and {info[4][0] for info in first} <= {"127.0.0.1", "::1"}
         assert await context.resolve("localhost", 80) is first  # from the cache
     with pytest.raises(RuntimeError):
         await context.resolve("localhost", 80)

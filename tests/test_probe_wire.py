@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
+import trustme
+import uvloop
 from aiohttp import web
 
-from monitor.model import ErrorKind, HttpCheck, Outcome, ProbeResult
+from monitor.model import ErrorKind, HttpCheck, Outcome, ProbeResult, TcpCheck
 from monitor.probes import ProbeContext, run_probe
-from tests.probe_servers import http_server, tcp_server
+from tests.probe_servers import http_server, server_tls, tcp_server
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Coroutine[Any, Any, None]]
 
@@ -258,3 +261,102 @@ async def test_one_lookup_serves_the_probes_that_ask_at_once(ctx: ProbeContext) 
     assert all(found is answers[0] for found in answers)
     with pytest.raises(OSError):
         await ctx.resolve("nonexistent.invalid", 80)
+
+
+# -- the same on uvloop -------------------------------------------------------------------------
+
+
+async def _scenarios(tls: ssl.SSLContext) -> list[tuple[Any, ...]]:
+    """A probe of each kind of answer and failure, as (outcome, kind, status, error, expiry)."""
+
+    def app() -> web.Application:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            if request.path == "/hop":
+                raise _redirect(302, "/ok")
+            if request.path == "/500":
+                return web.Response(status=500)
+            return web.Response(text="all good")
+
+        application = web.Application()
+        application.router.add_route("*", "/{tail:.*}", handle)
+        return application
+
+    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nall"
+    zipped = gzip.compress(b"all good")
+    gz = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(zipped),
+        zipped,
+    )
+    results: list[tuple[Any, ...]] = []
+    async with (
+        ProbeContext() as ctx,
+        http_server(app()) as plain,
+        http_server(app(), tls=tls) as secure,
+        tcp_server(answer(cut)) as cut_port,
+        tcp_server(answer(gz)) as gz_port,
+        tcp_server(answer(b"")) as hang_up,
+        tcp_server(_banner) as banner,
+    ):
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        refused = closed.getsockname()[1]
+        closed.close()
+        for url, options in [
+            (f"http://127.0.0.1:{plain}/ok", {"expect_body": "good"}),
+            (f"http://127.0.0.1:{plain}/500", {}),
+            (f"http://127.0.0.1:{plain}/hop", {"expect_body": "good"}),
+            (f"http://127.0.0.1:{plain}/hop", {"max_redirects": 0}),
+            (f"http://127.0.0.1:{refused}/", {}),
+            ("http://nonexistent.invalid/", {}),
+            (f"http://127.0.0.1:{hang_up}/", {}),
+            (f"http://127.0.0.1:{cut_port}/", {"expect_body": "good"}),
+            (f"http://127.0.0.1:{gz_port}/", {"expect_body": "good"}),
+            (f"https://127.0.0.1:{secure}/ok", {}),  # a CA nobody trusts
+            (f"https://127.0.0.1:{secure}/ok", {"tls_verify": False, "expect_body": "good"}),
+            (f"https://127.0.0.1:{plain}/ok", {}),  # TLS to a plain port
+        ]:
+            result = await probe(ctx, url, **options)
+            results.append(
+                (result.outcome, result.error_kind, result.status_code, result.error,
+                 result.cert_expiry)
+            )  # fmt: skip
+        for check in [
+            TcpCheck(name="t", host="127.0.0.1", port=banner, expect="220", timeout=2.0),
+            TcpCheck(name="t", host="localhost", port=banner, send="hi", timeout=2.0),
+            TcpCheck(name="t", host="127.0.0.1", port=refused, timeout=2.0),
+            TcpCheck(name="t", host="127.0.0.1", port=secure, tls=True, timeout=2.0),
+            TcpCheck(name="t", host="127.0.0.1", port=secure, tls=True, tls_verify=False),
+        ]:
+            result = await run_probe(check, ctx)
+            results.append(
+                (result.outcome, result.error_kind, result.status_code, result.error,
+                 result.cert_expiry is not None)
+            )  # fmt: skip
+    return results
+
+
+async def _banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 mail ready\r\n")
+    await writer.drain()
+    await reader.read(100)
+
+
+def test_uvloop_gives_the_same_results_as_asyncio() -> None:
+    """The daemon and its workers run on uvloop (monitor/loops.py), `monitor check` and the
+    tests above on asyncio's loop: the same probes give the same results on both."""
+    tls = server_tls(trustme.CA().issue_cert("127.0.0.1"))
+    on_asyncio = asyncio.run(_scenarios(tls))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        on_uvloop = runner.run(_scenarios(tls))
+    assert on_uvloop == on_asyncio
+    outcomes = [outcome for outcome, *_ in on_asyncio]
+    assert outcomes == [Outcome.OK, Outcome.FAIL, Outcome.OK, Outcome.FAIL, Outcome.FAIL,
+                        Outcome.FAIL, Outcome.FAIL, Outcome.FAIL, Outcome.OK, Outcome.FAIL,
+                        Outcome.OK, Outcome.FAIL,
+                        Outcome.OK, Outcome.OK, Outcome.FAIL, Outcome.FAIL, Outcome.OK]  # fmt: skip
+    kinds = [kind for _, kind, *_ in on_asyncio]
+    assert kinds[4:8] == [ErrorKind.REFUSED, ErrorKind.DNS, ErrorKind.RESET, ErrorKind.PROTOCOL]
+    assert (kinds[9], kinds[11]) == (ErrorKind.TLS, ErrorKind.TLS)
+    assert on_asyncio[10][4] is not None  # the certificate's expiry, unverified
+    assert (kinds[14], kinds[15]) == (ErrorKind.REFUSED, ErrorKind.TLS)
+    assert on_asyncio[16][4] is True  # a TCP check's certificate expiry too

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.text import Text
 
-from monitor import logs
+from monitor import logs, loops
 from monitor.cli.common import check_components, config_option, load, store_failed
 from monitor.cli.completion import complete_components
 from monitor.cli.output import Column, Layout, console, literal
@@ -81,7 +81,7 @@ def run(
     lock = _lock(config.path, config.monitor.database)
     try:
         daemon = Daemon(config, dry_run=dry_run, redactor=redactor, notifier=Notifier())
-        asyncio.run(_run(daemon))
+        loops.run(_run(daemon))
     except ConfigError as exc:  # start-up problems that name a key: a port in use, a bad key file
         for line in exc.errors:
             click.echo(line, err=True)

@@ -29,12 +29,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from time import perf_counter
 from types import TracebackType
+from typing import Any
+
+import aiohappyeyeballs
 
 from monitor import __version__
 from monitor.model import Check, Component, ErrorKind, Outcome, ProbeResult
 from monitor.probes import http, tcp
 from monitor.probes.tls import insecure_context, verifying_context
 
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
+"""An address as getaddrinfo gives it: (family, type, proto, canonname, sockaddr)."""
 ProbeFn = Callable[[Check, "ProbeContext"], Awaitable[ProbeResult]]
 ResultFn = Callable[[str, float, float, ProbeResult], None]
 """on_result(key, planned start as Unix seconds, lateness in seconds, result)."""
@@ -46,6 +51,7 @@ PROBES: dict[str, ProbeFn] = {
 
 USER_AGENT = f"monitor/{__version__}"
 DNS_TTL = 10.0  # seconds an answer is kept
+HAPPY_EYEBALLS = 0.25  # seconds before the next address is tried too (RFC 8305, as aiohttp)
 DNS_CACHE_SIZE = 10_000  # names kept at most; past it the cache starts again
 
 log = logging.getLogger(__name__)
@@ -72,8 +78,8 @@ class ProbeContext:
         self._verifying = ssl_context if ssl_context is not None else verifying_context(ca_file)
         self._insecure = insecure_context()
         self.user_agent = user_agent
-        self._answers: dict[tuple[str, int], tuple[float, list[str]]] | None = None
-        self._lookups: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
+        self._answers: dict[tuple[str, int], tuple[float, list[AddrInfo]]] | None = None
+        self._lookups: dict[tuple[str, int], asyncio.Future[list[AddrInfo]]] = {}
         self._bugs_reported: set[tuple[object, ...]] = set()
 
     async def __aenter__(self) -> ProbeContext:
@@ -88,40 +94,49 @@ class ProbeContext:
     ) -> None:
         self._answers = None
 
-    async def resolve(self, host: str, port: int) -> list[str]:
-        """The addresses of `host`, in the resolver's order: an IP literal as it is, a name from
-        the cache or the system's resolver (one lookup however many probes ask at once).
-        Raises OSError (socket.gaierror) when the name does not resolve."""
+    async def resolve(self, host: str, port: int) -> list[AddrInfo]:
+        """Where `host:port` is, as getaddrinfo gives it, in the resolver's order: an IP literal
+        as it is, a name from the cache or the system's resolver (one lookup however many
+        probes ask at once). Raises OSError (socket.gaierror) when the name does not resolve."""
         if self._answers is None:
             raise RuntimeError("ProbeContext is used outside 'async with'")
-        if _is_ip(host):
-            return [host.strip("[]")]
+        if (literal := _ip_literal(host, port)) is not None:
+            return [literal]
         key = (host, port)
         loop = asyncio.get_running_loop()
         cached = self._answers.get(key)
         if cached is not None and cached[0] > loop.time():
             return cached[1]
         lookup = self._lookups.get(key)
-        if lookup is None:
-            lookup = loop.create_future()
-            self._lookups[key] = lookup
-            try:
-                infos = await loop.getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
-                )
-                addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-                if len(self._answers) > DNS_CACHE_SIZE:
-                    self._answers.clear()
-                self._answers[key] = (loop.time() + DNS_TTL, addresses)
-                lookup.set_result(addresses)
-            except BaseException as exc:
-                lookup.set_exception(exc)
-                lookup.exception()  # retrieved: nobody else may be waiting
-                raise
-            finally:
-                del self._lookups[key]
-            return addresses
-        return await asyncio.shield(lookup)
+        if lookup is not None:
+            return await asyncio.shield(lookup)
+        lookup = self._lookups[key] = loop.create_future()
+        try:
+            infos = await loop.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+            )
+            answer: list[AddrInfo] = list(dict.fromkeys(infos))
+            if len(self._answers) > DNS_CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = (loop.time() + DNS_TTL, answer)
+            lookup.set_result(answer)
+        except BaseException as exc:
+            lookup.set_exception(exc)
+            lookup.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._lookups[key]
+        return answer
+
+    async def connect(self, host: str, port: int) -> socket.socket:
+        """A socket connected to `host:port`: its addresses tried as browsers do (Happy
+        Eyeballs, RFC 8305: the next one started when one has not connected within 0.25 s,
+        the families interleaved), so a dead IPv6 route costs a quarter second, not the
+        probe. Raises OSError: socket.gaierror from the lookup, else the connect's."""
+        infos = await self.resolve(host, port)
+        return await aiohappyeyeballs.start_connection(
+            infos, happy_eyeballs_delay=HAPPY_EYEBALLS, interleave=1
+        )
 
     def ssl_context(self, verify: bool) -> ssl.SSLContext:
         return self._verifying if verify else self._insecure
@@ -172,12 +187,17 @@ async def run_probe(check: Check, ctx: ProbeContext) -> ProbeResult:
     return result
 
 
-def _is_ip(host: str) -> bool:
+def _ip_literal(host: str, port: int) -> AddrInfo | None:
+    """The address info of an IP literal ("127.0.0.1", "::1", "[::1]"), None for a name."""
     try:
-        ipaddress.ip_address(host.strip("[]").partition("%")[0])
+        address = ipaddress.ip_address(host.strip("[]").partition("%")[0])
     except ValueError:
-        return False
-    return True
+        return None
+    if address.version == 4:
+        return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (str(address), port))
+    scope = host.strip("[]").partition("%")[2]
+    literal = f"{address}%{scope}" if scope else str(address)
+    return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (literal, port, 0, 0))
 
 
 def probe_keyed(

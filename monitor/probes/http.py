@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import ssl
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -150,35 +149,25 @@ async def _send(check: HttpCheck, ctx: ProbeContext, hop: Hop) -> Exchange:
     secure = url.scheme == "https"
     request = _request(check, hop, ctx.user_agent)
     try:
-        addresses = await ctx.resolve(host, port)
+        sock = await ctx.connect(host, port)
+    except UnicodeError:  # a name the resolver cannot be given (a redirect's: ours are checked)
+        raise Failed(ErrorKind.DNS, f'cannot resolve host "{host}"') from None
     except OSError as exc:
-        raise Failed(ErrorKind.DNS, f'cannot resolve host "{host}"') from exc
-    loop = asyncio.get_running_loop()
-    errors: list[OSError] = []
-    for address in addresses:
-        try:
-            _, exchange = await loop.create_connection(
-                lambda: Exchange(request, head_only=hop.method == "HEAD"),
-                address,
-                port,
-                ssl=ctx.ssl_context(check.tls_verify) if secure else None,
-                server_hostname=host.rstrip(".") if secure else None,
-            )
-            return exchange
-        except ssl.SSLError as exc:  # the handshake: another address would present the same
-            raise Failed(*describe_os_error(exc, host, connecting=True)) from None
-        except OSError as exc:
-            errors.append(exc)
-    raise Failed(*describe_os_error(_one(errors), host, connecting=True))
-
-
-def _one(errors: list[OSError]) -> OSError:
-    """The failures of a host's addresses as one, as asyncio folds them."""
-    if not errors:
-        return OSError("no address to connect to")
-    if len({str(exc) for exc in errors}) == 1:
-        return errors[0]
-    return OSError(f"Multiple exceptions: {', '.join(str(exc) for exc in errors)}")
+        raise Failed(*describe_os_error(exc, host, connecting=True)) from None
+    try:
+        _, exchange = await asyncio.get_running_loop().create_connection(
+            lambda: Exchange(request, head_only=hop.method == "HEAD"),
+            sock=sock,
+            ssl=ctx.ssl_context(check.tls_verify) if secure else None,
+            server_hostname=host.rstrip(".") if secure else None,
+        )
+    except OSError as exc:  # the TLS handshake (ssl.SSLError), or the peer gone meanwhile
+        sock.close()
+        raise Failed(*describe_os_error(exc, host, connecting=True)) from None
+    except BaseException:
+        sock.close()
+        raise
+    return exchange
 
 
 def _request(check: HttpCheck, hop: Hop, user_agent: str) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,6 @@ from monitor.probes.tls import not_after, peer_der
 if TYPE_CHECKING:
     from monitor.probes import ProbeContext
 
-# Like aiohttp: try the next address when one has not connected in this long (RFC 8305).
-_HAPPY_EYEBALLS = 0.25
 # After our close_notify, how long a TLS connection may linger waiting for the peer's.
 _TLS_SHUTDOWN = 2.0
 
@@ -27,16 +26,27 @@ async def probe(check: TcpCheck, ctx: ProbeContext) -> ProbeResult:
     if check.tls:
         tls = {"ssl": ctx.ssl_context(check.tls_verify), "ssl_shutdown_timeout": _TLS_SHUTDOWN}
     try:
-        reader, writer = await asyncio.open_connection(
-            check.host, check.port, happy_eyeballs_delay=_HAPPY_EYEBALLS, **tls
-        )
+        sock = await ctx.connect(check.host, check.port)
     except OSError as exc:
+        if isinstance(exc, socket.gaierror) and (problem := tcp_problem(check)):
+            return ProbeResult.failed(ErrorKind.CONFIG, problem, perf_counter() - start)
         kind, message = describe_os_error(exc, check.host, connecting=True)
         return ProbeResult.failed(kind, message, perf_counter() - start)
     except ValueError:  # UnicodeError too: a host the resolver cannot be given
         if problem := tcp_problem(check):
             return ProbeResult.failed(ErrorKind.CONFIG, problem, perf_counter() - start)
         raise  # not the check's settings: our own bug, which run_probe reports
+    if check.tls:
+        tls["server_hostname"] = check.host.strip("[]").rstrip(".")
+    try:
+        reader, writer = await asyncio.open_connection(sock=sock, **tls)
+    except OSError as exc:  # the TLS handshake
+        sock.close()
+        kind, message = describe_os_error(exc, check.host, connecting=True)
+        return ProbeResult.failed(kind, message, perf_counter() - start)
+    except BaseException:
+        sock.close()
+        raise
     expiry = not_after(peer_der(writer.get_extra_info("ssl_object")))
     try:
         failure = await _converse(check, reader, writer)

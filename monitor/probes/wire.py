@@ -19,6 +19,7 @@ import asyncio
 import zlib
 from collections import deque
 from time import perf_counter
+from typing import cast
 
 import httptools
 
@@ -69,9 +70,9 @@ class Exchange(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self._request)
+        # asyncio's and uvloop's transports alike (uvloop's do not subclass asyncio.Transport)
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
         now = perf_counter()
