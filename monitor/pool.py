@@ -89,7 +89,7 @@ async def _serve(
         except (EOFError, OSError):  # the daemon is gone: stop too
             stop.set()
 
-    loop.add_reader(conn.fileno(), on_message)
+    loops.add_reader(conn.fileno(), on_message)
     async with ctx:
         scheduler.add((key, check.interval) for key, check in checks.items())
         scheduler.start()
@@ -200,7 +200,7 @@ class ProbePool:
         process.start()
         child.close()
         self._conns[index], self._procs[index] = parent, process
-        asyncio.get_running_loop().add_reader(parent.fileno(), self._on_message, index)
+        loops.add_reader(parent.fileno(), lambda: self._on_message(index))
 
     def _on_message(self, index: int) -> None:
         conn = self._conns[index]

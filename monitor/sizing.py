@@ -1,8 +1,8 @@
 """How many processes probe when `[monitor] workers = "auto"` (the default).
 
-One event loop carries one core. On a small 2-core machine a probe costs about 1.4 ms of CPU in
-the daemon's own process (1.56 ms with worker processes: the results cross a pipe), so one
-process saturates near 700 probes a second and its probes start late from well before that:
+One event loop carries one core. On a small 2-core machine a probe costs about 0.6 ms of CPU in
+the daemon's own process (0.8 ms with worker processes: the results cross a pipe), so one
+process saturates near 1,600 probes a second and its probes start late from well before that:
 the loop also runs the status engine and shares the GIL with the writer thread. The sizing keeps
 each process at or under half a core of probing: in-process while the planned load fits in
 TARGET_LOAD, else enough worker processes to carry it at TARGET_LOAD each, never more than the
@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-DEFAULT_COST = 0.0015
+DEFAULT_COST = 0.0008
 """Seconds of CPU per probe before the daemon has measured its own: `bench/scale.py` measured
-1.38-1.40 ms in-process and 1.56 ms with workers at 600-1,000 probes/s on a 2-core machine
-(docs/performance.md); a faster machine measures less and sizes from that after a reload."""
+0.51-0.65 ms in-process at 600 probes/s and 0.80 ms with worker processes at 1,000/s on a
+2-core machine (docs/performance.md); a faster machine measures less and sizes from that after
+a reload."""
 TARGET_LOAD = 0.5
 """Cores of probing per process: the other half is headroom for the writer thread, the event
 loop's other work and bursts, so that probes start on time."""

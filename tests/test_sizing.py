@@ -33,12 +33,14 @@ ONE_CHECK = {"component": [{"name": "Web", "check": [{"type": "tcp", "host": "h"
     [
         (0.0, DEFAULT_COST, 2, 1),  # no checks
         (0.2, DEFAULT_COST, 2, 1),  # the shipped checks.toml: a few checks at 5-30 s
-        (100.0, DEFAULT_COST, 2, 1),  # 0.15 of a core
-        (333.0, DEFAULT_COST, 2, 1),  # 0.4995: still fits in half a core
-        (334.0, DEFAULT_COST, 2, 2),  # 0.501: two processes of a quarter core each
-        (600.0, DEFAULT_COST, 2, 2),
-        (1000.0, DEFAULT_COST, 2, 2),  # 1.5 cores: 3 wanted, 2 cores
-        (1000.0, DEFAULT_COST, 8, 3),
+        (100.0, 0.0015, 2, 1),  # 0.15 of a core
+        (333.0, 0.0015, 2, 1),  # 0.4995: still fits in half a core
+        (334.0, 0.0015, 2, 2),  # 0.501: two processes of a quarter core each
+        (600.0, DEFAULT_COST, 2, 1),  # 0.48 of a core at 0.8 ms: in-process
+        (650.0, DEFAULT_COST, 2, 2),  # 0.52
+        (1000.0, 0.0015, 2, 2),  # 1.5 cores: 3 wanted, 2 cores
+        (1000.0, 0.0015, 8, 3),
+        (1000.0, DEFAULT_COST, 8, 2),  # 0.8 cores: two of 0.4
         (1000.0, 0.0007, 8, 2),  # a faster machine measured 0.7 ms: 0.7 cores
         (1000.0, 0.0005, 8, 1),  # exactly half a core
         (2000.0, DEFAULT_COST, 1, 1),  # one core: a worker process would only add a pipe

@@ -79,7 +79,7 @@ async def test_a_small_config_runs_in_process_and_says_so(
         stop.set()
         async with asyncio.timeout(15):
             await task
-    line = "probing with 1 process, the daemon's own (auto: 2 probes/s planned at 1.50 ms each)"
+    line = "probing with 1 process, the daemon's own (auto: 2 probes/s planned at 0.80 ms each)"
     assert line in caplog.text
     assert workers_gauge(daemon) == 1
     assert count_rows(tmp_path / "monitor.db") == target.count()
