@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
@@ -44,9 +43,13 @@ class Failed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """Where a request goes and what it sends."""
+    """Where a request goes and the bytes it sends: small, as one is kept per check."""
 
-    url: URL
+    url: str  # normalised, without its fragment: a redirect is taken relative to it
+    host: str  # as the resolver takes it (IDNA)
+    port: int
+    secure: bool
+    request: bytes
     method: str
     body: bytes | None
     home: bool  # still at the origin of the check's URL: its headers and credentials go
@@ -55,7 +58,7 @@ class Hop:
 async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
     """Judge one request to `check.url`. The deadline is the caller's (see `run_probe`)."""
     start = perf_counter()
-    first = _first_hop(check)
+    first = _first_hop(check, ctx.user_agent)
     if isinstance(first, str):
         return ProbeResult.failed(ErrorKind.CONFIG, first, perf_counter() - start)
     hop, hops, der = first, 0, None
@@ -69,7 +72,7 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
                 await exchange.head()
             except Closed as exc:
                 if exc.cause is not None:
-                    kind, message = describe_os_error(exc.cause, _host(hop.url), connecting=False)
+                    kind, message = describe_os_error(exc.cause, hop.host, connecting=False)
                     raise Failed(kind, message) from None
                 raise Failed(ErrorKind.RESET, str(exc)) from None
             except ProtocolError as exc:
@@ -81,7 +84,7 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
             hops += 1
             if hops > check.max_redirects:
                 raise Failed(ErrorKind.PROTOCOL, f"more than {check.max_redirects} redirects")
-            hop = _next_hop(hop, first.url, exchange.status, location)
+            hop = _next_hop(check, ctx.user_agent, hop, first, exchange.status, location)
         return await _judge(check, exchange, start, not_after(der))
     except Failed as failure:
         return ProbeResult.failed(failure.kind, failure.message, perf_counter() - start)
@@ -90,76 +93,96 @@ async def probe(check: HttpCheck, ctx: ProbeContext) -> ProbeResult:
             exchange.close()
 
 
-_FIRST_HOPS: dict[tuple[str, str, str | None, tuple[tuple[str, str], ...]], Hop | str] = {}
+_FIRST_HOPS: dict[tuple[object, ...], Hop | str] = {}
 
 
-def _first_hop(check: HttpCheck) -> Hop | str:
+def _first_hop(check: HttpCheck, user_agent: str) -> Hop | str:
     """The check's request, or why it cannot be built (kind config); worked out once."""
-    key = (check.url, check.method, check.body, check.headers)
+    key = (check.url, check.method, check.body, check.headers, user_agent)
     hop = _FIRST_HOPS.get(key)
     if hop is None:
-        if len(_FIRST_HOPS) > 1 << 17:
+        if len(_FIRST_HOPS) > 1 << 18:
             _FIRST_HOPS.clear()
-        hop = _FIRST_HOPS[key] = _build_first_hop(check)
+        hop = _FIRST_HOPS[key] = _build_first_hop(check, user_agent)
     return hop
 
 
-def _build_first_hop(check: HttpCheck) -> Hop | str:
+def _build_first_hop(check: HttpCheck, user_agent: str) -> Hop | str:
     if problem := http_problem(check):
         return problem
     try:
         url = URL(check.url)
-        (url.raw_host or "").encode("idna")
-        _request_bytes(check.method, url, check.headers, None, "", home=True)
+        if url.scheme not in ("http", "https") or not url.raw_host:
+            return "cannot build the request: url is not an http:// or https:// URL; fix url"
+        body = None if check.body is None else check.body.encode()
+        return _hop(url, check.method, body, True, check.headers, user_agent)
     except ValueError:  # UnicodeError too: a URL, host or header that cannot be sent
         return "cannot build the request: invalid url; fix url"
-    if url.scheme not in ("http", "https") or not url.raw_host:
-        return "cannot build the request: url is not an http:// or https:// URL; fix url"
-    body = None if check.body is None else check.body.encode()
-    return Hop(url.with_fragment(None), check.method, body, home=True)
 
 
-def _next_hop(hop: Hop, home: URL, status: int, location: bytes) -> Hop:
+def _hop(
+    url: URL,
+    method: str,
+    body: bytes | None,
+    home: bool,
+    headers: tuple[tuple[str, str], ...],
+    user_agent: str,
+) -> Hop:
+    """A hop to `url`; raises UnicodeError for a host the resolver cannot take."""
+    host = url.raw_host or ""
+    host.encode("idna")
+    secure = url.scheme == "https"
+    request = _request_bytes(method, url, headers if home else (), body, user_agent, home)
+    return Hop(
+        str(url.with_fragment(None)),
+        host,
+        url.port or (443 if secure else 80),
+        secure,
+        request,
+        method,
+        body,
+        home,
+    )
+
+
+def _next_hop(
+    check: HttpCheck, user_agent: str, hop: Hop, first: Hop, status: int, location: bytes
+) -> Hop:
     """Where a redirect leads: `location` taken relative to the hop's URL."""
     try:
         url = URL(location.decode("utf-8", "surrogateescape"))
         if not url.scheme:  # relative: taken from the hop's URL; an absolute one as it is
-            url = hop.url.join(url)
+            url = URL(hop.url).join(url)
         ok = url.scheme in ("http", "https") and bool(url.raw_host)
     except ValueError:
         ok = False
     if not ok:
         raise Failed(ErrorKind.PROTOCOL, "redirect to an invalid or non-HTTP URL")
-    try:
-        (url.raw_host or "").encode("idna")
-    except UnicodeError:
-        raise Failed(ErrorKind.PROTOCOL, "redirect to a host that cannot be looked up") from None
     method, body = hop.method, hop.body
     if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
         method, body = "GET", None
-    return Hop(
-        url.with_fragment(None), method, body, home=hop.home and url.origin() == home.origin()
-    )
+    home = hop.home and url.origin() == URL(first.url).origin()
+    try:
+        return _hop(url, method, body, home, check.headers, user_agent)
+    except UnicodeError:
+        raise Failed(ErrorKind.PROTOCOL, "redirect to a host that cannot be looked up") from None
 
 
 async def _send(check: HttpCheck, ctx: ProbeContext, hop: Hop) -> Exchange:
-    """Connects to the hop's host (each of its addresses in turn) and writes the request."""
-    url = hop.url
-    host, port = url.raw_host or "", url.port or (443 if url.scheme == "https" else 80)
-    secure = url.scheme == "https"
-    request = _request(check, hop, ctx.user_agent)
+    """Connects to the hop's host (its addresses raced, RFC 8305) and writes the request."""
+    host = hop.host
     try:
-        sock = await ctx.connect(host, port)
+        sock = await ctx.connect(host, hop.port)
     except UnicodeError:  # a name the resolver cannot be given (a redirect's: ours are checked)
         raise Failed(ErrorKind.DNS, f'cannot resolve host "{host}"') from None
     except OSError as exc:
         raise Failed(*describe_os_error(exc, host, connecting=True)) from None
     try:
         _, exchange = await asyncio.get_running_loop().create_connection(
-            lambda: Exchange(request, head_only=hop.method == "HEAD"),
+            lambda: Exchange(hop.request, head_only=hop.method == "HEAD"),
             sock=sock,
-            ssl=ctx.ssl_context(check.tls_verify) if secure else None,
-            server_hostname=host.rstrip(".") if secure else None,
+            ssl=ctx.ssl_context(check.tls_verify) if hop.secure else None,
+            server_hostname=host.rstrip(".") if hop.secure else None,
         )
     except OSError as exc:  # the TLS handshake (ssl.SSLError), or the peer gone meanwhile
         sock.close()
@@ -170,19 +193,6 @@ async def _send(check: HttpCheck, ctx: ProbeContext, hop: Hop) -> Exchange:
     return exchange
 
 
-def _request(check: HttpCheck, hop: Hop, user_agent: str) -> bytes:
-    """The request's bytes: the check's own headers (at home only) beside ours."""
-    return _request_bytes(
-        hop.method,
-        hop.url,
-        check.headers if hop.home else (),
-        hop.body,
-        user_agent,
-        hop.home,
-    )
-
-
-@functools.lru_cache(maxsize=1 << 16)
 def _request_bytes(
     method: str,
     url: URL,
@@ -257,10 +267,6 @@ async def _judge(
             cert_expiry=expiry,
         )
     return ProbeResult(Outcome.OK, latency, status_code=status, cert_expiry=expiry)
-
-
-def _host(url: URL) -> str:
-    return url.raw_host or "?"
 
 
 async def contains(
