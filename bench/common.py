@@ -186,6 +186,7 @@ def paths(count: int, query: str = "") -> list[str]:
 
 
 WORKERS: int | str = 1  # `[monitor] workers` of the daemon (a number or "auto"); from --workers
+METRICS_PER_CHECK: bool | None = None  # `[monitor] metrics_per_check`; None: the default
 
 
 def monitor_config(
@@ -207,6 +208,11 @@ def monitor_config(
         'database = "bench.db"',
         f'listen = "{listen}"',
         f"workers = {_toml(workers or WORKERS)}",
+        *(
+            []
+            if METRICS_PER_CHECK is None
+            else [f"metrics_per_check = {str(METRICS_PER_CHECK).lower()}"]
+        ),
         "[defaults]",
         f'interval = "{interval}s"',
         f'timeout = "{timeout}s"',

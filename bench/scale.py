@@ -57,6 +57,9 @@ COLUMNS = [
     ("peak_rss_mb", "peak RSS MB"),
     ("db_bytes_per_probe", "DB B/probe"),
     ("results_bytes_per_row", "results B/row"),
+    ("results_gb_per_day", "results GB/day"),
+    ("metrics_scrape_s", "scrape s"),
+    ("metrics_mb", "scrape MB"),
     ("delay_over_100ms", "starts >100ms"),
     ("daemon_max_late_ms", "own max late ms"),
 ]
@@ -110,6 +113,15 @@ def run_monitor(
             "done_pct": 100 * timing["probes_at_target"] / planned,
             "stored_pct": 100 * stored["db_rows_in_window"] / planned,
             "cpu_s": cpu1 - cpu0,
+            # what a day of these checks' results takes in the database (the results table's
+            # pages per row, dbstat, times a day of probes), before retention deletes any; the
+            # rollups add a row per check per hour, day and month
+            "results_gb_per_day": float(stored.get("results_bytes_per_row") or 0)
+            * checks
+            / interval
+            * 86400
+            / 1e9,
+            "metrics_mb": float(result.get("metrics_bytes", 0)) / 1e6,
             "cpu_ms_per_probe": (cpu1 - cpu0) * 1000 / max(1, timing["probes_at_target"]),
             "rss_mb": rss,
             "peak_rss_mb": peak,
@@ -143,8 +155,16 @@ def main() -> None:
         default="auto",
         help='[monitor] workers of the daemon: a number, or "auto" (the default)',
     )
+    parser.add_argument(
+        "--metrics-per-check",
+        choices=("true", "false"),
+        default=None,
+        help="[monitor] metrics_per_check of the daemon (default: the daemon's, true)",
+    )
     args = parser.parse_args()
     common.WORKERS = args.workers
+    if args.metrics_per_check is not None:
+        common.METRICS_PER_CHECK = args.metrics_per_check == "true"
     work = Path(tempfile.mkdtemp(prefix="monitor-scale-"))
     rows: list[dict[str, object]] = []
     for n, case in enumerate(args.cases.split(",")):

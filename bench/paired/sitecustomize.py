@@ -17,8 +17,8 @@ if os.environ.get("MONITOR_PAIRED_LOG"):
     _judge = http._judge
     _out = open(os.environ["MONITOR_PAIRED_LOG"], "a", buffering=1)  # noqa: SIM115
 
-    async def _judge_timed(check, response, start):  # type: ignore[no-untyped-def]
-        result = await _judge(check, response, start)
+    async def _judge_timed(check, exchange, start, *rest):  # type: ignore[no-untyped-def]
+        result = await _judge(check, exchange, start, *rest)
         old = perf_counter() - start  # where the old timing ended
         _out.write(f"{time.time():.3f} {check.url} {result.latency:.6f} {old:.6f}\n")
         return result
