@@ -65,6 +65,12 @@ RULES: list[tuple[str, str, str]] = [
         "main",
         r"aiohttp/|yarl/|multidict/|propcache/|Transport\.(write|_read_ready\w*) ",
     ),
+    (
+        "HTTP exchange (request, llhttp parse, protocol callbacks)",
+        "main",
+        r"monitor/probes/wire\.py|httptools",
+    ),
+    ("connection set-up and close", "main", r"ProbeContext\.(connect|resolve) "),
     ("our probe code (probes/, deadline)", "main", r"monitor/probes/|asyncio/timeouts\.py"),
     ("scheduler", "main", r"monitor/scheduler\.py|asyncio/locks\.py"),
     ("engine and state step", "main", r"monitor/(engine|state|judge)\.py"),
