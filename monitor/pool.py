@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import queue
 import signal
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -29,6 +31,40 @@ from monitor.probes import ProbeContext, ResultFn, probe_keyed
 from monitor.scheduler import GRACE, ClockWatch, ProbeScheduler, ScheduleStats, StepFn
 
 log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Messages to one worker, sent by a thread of their own, in order.
+
+    The daemon's event loop must never block on a full pipe: a worker blocked sending results
+    (the daemon not reading them while it writes) stops reading its commands, and a daemon
+    blocked writing commands never reads the results. A reload that changes 100,000 checks sent
+    100,000 commands from the loop and hung the daemon that way. The thread may block; the loop
+    goes on reading results, so the worker drains both ways.
+    """
+
+    _STOP = None
+
+    def __init__(self, conn: Connection, name: str) -> None:
+        self._conn = conn
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self._queue.put(message)
+
+    def close(self, wait: float = 1.0) -> None:
+        """No more messages: the thread sends what is queued (while the worker reads) and ends."""
+        self._queue.put(self._STOP)
+        self._thread.join(wait)
+
+    def _run(self) -> None:
+        while (message := self._queue.get()) is not self._STOP:
+            try:
+                self._conn.send(message)
+            except OSError:  # the worker is gone: the pool notices on its end and acts
+                return
 
 
 def _worker(
@@ -127,6 +163,7 @@ class ProbePool:
         self._mp = multiprocessing.get_context("spawn")
         self._keys: list[set[str]] = [set() for _ in range(workers)]
         self._conns: list[Connection | None] = [None] * workers
+        self._outboxes: list[Outbox | None] = [None] * workers
         self._procs: list[BaseProcess | None] = [None] * workers
         self._done = 0
         self._all_done = asyncio.Event()
@@ -177,10 +214,9 @@ class ProbePool:
         self._send(index, ("remove", key))
 
     def _send(self, index: int, message: tuple[Any, ...]) -> None:
-        conn = self._conns[index]
-        if self._started and conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send(message)
+        outbox = self._outboxes[index]
+        if self._started and outbox is not None:
+            outbox.send(message)
 
     def start(self) -> None:
         self._started = True
@@ -200,6 +236,7 @@ class ProbePool:
         process.start()
         child.close()
         self._conns[index], self._procs[index] = parent, process
+        self._outboxes[index] = Outbox(parent, name=f"monitor-probe-{index}-outbox")
         loops.add_reader(parent.fileno(), lambda: self._on_message(index))
 
     def _on_message(self, index: int) -> None:
@@ -227,7 +264,10 @@ class ProbePool:
                 self._spawn(index)
 
     def _finished(self, index: int) -> None:
-        conn = self._conns[index]
+        conn, outbox = self._conns[index], self._outboxes[index]
+        if outbox is not None:  # the worker has ended or is ending: its sends end at once
+            outbox.close()
+            self._outboxes[index] = None
         if conn is not None:
             asyncio.get_running_loop().remove_reader(conn.fileno())
             conn.close()
@@ -259,7 +299,6 @@ class ProbePool:
                     process.kill()
 
     def _send_anyway(self, index: int, message: tuple[Any, ...]) -> None:
-        conn = self._conns[index]
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send(message)
+        outbox = self._outboxes[index]
+        if outbox is not None:
+            outbox.send(message)

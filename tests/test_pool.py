@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
 import sqlite3
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -177,3 +179,58 @@ async def test_workers_keep_their_pace_through_wall_clock_steps(
             assert 0 <= received - (planned + lateness) < 10, "plans read the new clock"
             checked += 1
         assert checked >= 3 + 2 * 2
+
+
+async def test_commands_to_a_worker_that_does_not_read_never_block_the_daemon(
+    target: Target,
+) -> None:
+    """A worker stopped (SIGSTOP) reads nothing; the daemon then sends it 20,000 updates, far
+    more than a pipe holds (a reload changing 20,000 checks). Sent from the event loop, the send
+    blocked the loop for good (a reload of 100,000 checks hung the daemon: the worker, blocked
+    sending results nobody read, read no command). Now the loop goes on at once, and once the
+    worker runs again it takes every update: the checks it probes move to their new URL."""
+    checks = {
+        f"web/c{i}": HttpCheck(name=f"c{i}", url=f"{target.url}/old{i}", interval=0.5, timeout=0.4)
+        for i in range(20_000)
+    }
+    probed = list(checks)[:4]  # the worker's checks; the other updates are for checks it lacks
+    arrived = asyncio.Event()
+
+    def on_result(key: str, planned: float, lateness: float, result: ProbeResult) -> None:
+        arrived.set()
+
+    async def until(predicate: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():  # noqa: ASYNC110 - the target lives in a thread of its own
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+
+    pool = ProbePool(1, concurrency=8, check_of=checks.get, on_result=on_result)
+    pool.add((key, 0.5) for key in probed)
+    pool.start()
+    try:
+        async with asyncio.timeout(20):
+            await arrived.wait()
+        [pid] = pool.pids
+        os.kill(pid, signal.SIGSTOP)
+        # A loop that blocks on the pipe would wait for good: resume the worker from a thread
+        # after 5 s, so that such a loop fails the assertion below instead of hanging the test.
+        resume = threading.Timer(5.0, os.kill, (pid, signal.SIGCONT))
+        resume.start()
+        try:
+            for key, check in checks.items():
+                number = key.removeprefix("web/c")
+                checks[key] = HttpCheck(
+                    name=check.name, url=f"{target.url}/new{number}", interval=0.5, timeout=0.4
+                )
+            began = time.monotonic()
+            pool.update((key, 0.5) for key in reversed(list(checks)))  # the probed ones last
+            loop_blocked = time.monotonic() - began
+        finally:
+            resume.cancel()
+            os.kill(pid, signal.SIGCONT)
+        assert loop_blocked < 2.0, f"the event loop waited {loop_blocked:.1f} s on the pipe"
+        await until(lambda: all(target.count(f"/new{i}") >= 2 for i in range(4)), "new URLs")
+        assert all(target.count(f"/new{i}") == 0 for i in range(4, 20_000, 997))
+    finally:
+        await pool.stop()
