@@ -42,13 +42,13 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def add_reader(fd: int, callback: Callable[[], object]) -> None:
-    """`loop.add_reader(fd, callback)` on the running loop, the descriptor left blocking.
+def add_reader(fd: int, callback: Callable[..., object], *args: Any) -> None:
+    """`loop.add_reader(fd, callback, *args)` on the running loop, the descriptor left blocking.
 
     libuv (uvloop) makes every descriptor it polls non-blocking. The pipes between the daemon
     and its probe workers are read when the loop says they are readable, but written with
     blocking sends: a full pipe must make the sender wait for the reader, never fail the send
     and lose a result (the 100,000-check benchmark lost 3.5% of them that way).
     """
-    asyncio.get_running_loop().add_reader(fd, callback)
+    asyncio.get_running_loop().add_reader(fd, callback, *args)
     os.set_blocking(fd, True)

@@ -214,9 +214,8 @@ class ProbePool:
         self._send(index, ("remove", key))
 
     def _send(self, index: int, message: tuple[Any, ...]) -> None:
-        outbox = self._outboxes[index]
-        if self._started and outbox is not None:
-            outbox.send(message)
+        if self._started:
+            self._send_anyway(index, message)
 
     def start(self) -> None:
         self._started = True
@@ -237,7 +236,7 @@ class ProbePool:
         child.close()
         self._conns[index], self._procs[index] = parent, process
         self._outboxes[index] = Outbox(parent, name=f"monitor-probe-{index}-outbox")
-        loops.add_reader(parent.fileno(), lambda: self._on_message(index))
+        loops.add_reader(parent.fileno(), self._on_message, index)
 
     def _on_message(self, index: int) -> None:
         conn = self._conns[index]

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import math
 import socket
 import ssl
 import traceback
@@ -100,13 +101,14 @@ class ProbeContext:
         probes ask at once). Raises OSError (socket.gaierror) when the name does not resolve."""
         if self._answers is None:
             raise RuntimeError("ProbeContext is used outside 'async with'")
-        if (literal := _ip_literal(host, port)) is not None:
-            return [literal]
         key = (host, port)
         loop = asyncio.get_running_loop()
         cached = self._answers.get(key)
         if cached is not None and cached[0] > loop.time():
             return cached[1]
+        if (literal := _ip_literal(host, port)) is not None:  # kept for good: no lookup
+            self._answers[key] = (math.inf, [literal])
+            return [literal]
         lookup = self._lookups.get(key)
         if lookup is not None:
             return await asyncio.shield(lookup)

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from monitor.probes import ProbeContext
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_GENERAL = ("host", "user-agent", "accept", "accept-encoding", "connection", "content-length")
 
 
 class Failed(Exception):

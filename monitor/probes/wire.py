@@ -8,9 +8,9 @@ exchange itself. llhttp (Node's parser, through `httptools`) parses; asyncio's p
 callbacks time it: the answer's arrival is stamped in `data_received`, as the selector reports
 the socket readable, not when a busy event loop next resumes the probe.
 
-`Exchange` is the protocol of one connection. `Response` is what a probe reads from it: the
-status, the headers it needs (Location, Content-Encoding), when they arrived, the peer's
-certificate, and the body through `read`, a chunk at a time with back-pressure.
+`Exchange` is the protocol of one connection and what a probe reads from it: the status, the
+headers (Location, Content-Encoding), when they arrived, and the body through `read`, a chunk
+at a time with back-pressure.
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ from typing import cast
 import httptools
 
 READ_AHEAD = 256 << 10  # bytes of body held before the socket is paused
+TRUNCATED = "malformed or truncated response body"
 
 
 class ProtocolError(Exception):
-    """The peer's bytes are not HTTP/1.x, or its message broke off: `body` tells which part."""
-
-    def __init__(self, message: str, *, body: bool) -> None:
-        super().__init__(message)
-        self.body = body
+    """The peer's bytes are not HTTP/1.x, or its message broke off; the text says which."""
 
 
 class Closed(Exception):
@@ -56,14 +53,13 @@ class Exchange(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.status = 0
         self.headers: dict[bytes, bytes] = {}  # lower-cased names; the last of a repeated one
-        self._field = b""
         self.head_at: float | None = None  # perf_counter() when the final head arrived
         self.last_at: float | None = None  # ... and the latest bytes
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
         self._complete = False  # the whole message was parsed
-        self._eof: BaseException | None | bool = False  # False: open; else why it ended
+        self._error: BaseException | None = None  # why the body broke off
         self._waiter: asyncio.Future[None] | None = None
         self._interim = False  # the message being parsed is a 1xx one
 
@@ -75,21 +71,17 @@ class Exchange(asyncio.Protocol):
         self.transport.write(self._request)
 
     def data_received(self, data: bytes) -> None:
-        now = perf_counter()
-        self.last_at = now
-        had_head = self._head.done()
+        self.last_at = perf_counter()  # on_headers_complete takes it as the head's arrival
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # a 101 the probe did not ask for: its head is the answer
         except httptools.HttpParserError as exc:
             if self._head.done():  # the answer's head was whole: its body broke
-                self._fail(ProtocolError("malformed or truncated response body", body=True))
+                self._fail(ProtocolError(TRUNCATED))
             else:
-                self._fail(ProtocolError(_parser_message(exc), body=False))
+                self._fail(ProtocolError(_parser_message(exc)))
             return
-        if not had_head and self._head.done():
-            self.head_at = now
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -97,20 +89,19 @@ class Exchange(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._complete:
-            self._eof = True
+            pass
         elif not self._head.done():
-            cause = exc if isinstance(exc, OSError) else None
-            self._fail(Closed(cause))
+            self._fail(Closed(exc if isinstance(exc, OSError) else None))
         elif self._delimited_by_close():
-            self._complete, self._eof = True, True
-        else:
-            self._eof = ProtocolError("malformed or truncated response body", body=True)
+            self._complete = True
+        elif self._error is None:
+            self._error = ProtocolError(TRUNCATED)
         self._wake()
 
     # -- httptools callbacks -----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self.headers, self._field = {}, b""
+        self.headers = {}
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers[name.lower()] = value
@@ -122,6 +113,7 @@ class Exchange(asyncio.Protocol):
             return  # an Early Hints or a Continue: the answer is still to come
         self.status = status
         if not self._head.done():
+            self.head_at = self.last_at
             self._head.set_result(None)
         if self._head_only:
             self._complete = True
@@ -151,10 +143,8 @@ class Exchange(asyncio.Protocol):
         while not self._chunks:
             if self._complete:
                 return b""
-            if self._eof is not False:
-                if isinstance(self._eof, BaseException):
-                    raise self._eof
-                return b""
+            if self._error is not None:
+                raise self._error
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -177,8 +167,8 @@ class Exchange(asyncio.Protocol):
         if not self._head.done():
             self._head.set_exception(exc)
             self._head.exception()  # retrieved: a probe cancelled meanwhile never reads it
-        elif self._eof is False:
-            self._eof = exc
+        elif self._error is None:
+            self._error = exc
         if self.transport is not None:
             self.transport.close()
 
@@ -220,4 +210,4 @@ class Decoder:
         try:
             return self._inflate.decompress(chunk)
         except zlib.error as exc:
-            raise ProtocolError("malformed or truncated response body", body=True) from exc
+            raise ProtocolError(TRUNCATED) from exc
